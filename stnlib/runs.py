@@ -1,0 +1,163 @@
+"""Run folders: configuration, history, checkpoints and metrics on disk.
+
+Layout of a run folder (``--name``)::
+
+    config.json       the RunConfig, the model's readable name, library versions
+    history.json      one entry per finished epoch
+    checkpoint.pt     the latest state (model, optimizer, scheduler, RNG, epoch, position)
+    final.pt          the final model weights (a state dict)
+    metrics.json      final test accuracy, images per second, wall time
+
+With ``--runs N`` (N > 1) the top folder holds ``config.json`` and a summary
+``metrics.json``, and each run has the files above in ``run-<i>/``.
+Every file is written to a temporary name and renamed, so a crash never
+leaves a half-written file behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .config import RunConfig
+from .errors import RunFolderError
+
+CONFIG, HISTORY, CHECKPOINT, FINAL, METRICS = "config.json", "history.json", "checkpoint.pt", "final.pt", "metrics.json"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_json(path: Path, value) -> None:
+    atomic_write(path, lambda f: f.write(json.dumps(value, indent=2, default=_json_default).encode()))
+
+
+def save_torch(path: Path, value) -> None:
+    atomic_write(path, lambda f: torch.save(value, f))
+
+
+def _json_default(value):
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise RunFolderError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RunFolderError(f"{path} is corrupt (not valid JSON)") from None
+
+
+def read_torch(path: Path, what: str = "checkpoint"):
+    """``torch.load`` with one-line errors for missing and corrupt files."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunFolderError(f"{what} {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle garbage, wrong format
+        raise RunFolderError(f"{what} {path} is corrupt or not a PyTorch file ({type(exc).__name__})") from None
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import torchvision
+
+    from . import __version__
+
+    return {"stnlib": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+def run_dirs(folder: Path, runs: int) -> list[Path]:
+    """Folders of each run: ``folder`` itself for one run, ``folder/run-<i>`` for several."""
+    return [Path(folder)] if runs == 1 else [Path(folder) / f"run-{i}" for i in range(runs)]
+
+
+def prepare_folder(folder: Path, resume: bool = False, overwrite: bool = False) -> None:
+    """Make ``folder`` ready for a new run; refuse to touch an existing one unless asked."""
+    folder = Path(folder)
+    if resume and overwrite:
+        raise RunFolderError("--resume and --overwrite exclude each other")
+    if resume:
+        if not (folder / CONFIG).is_file():
+            raise RunFolderError(f"cannot resume: {folder} holds no run ({CONFIG} is missing)")
+        return
+    if folder.exists() and any(folder.iterdir()):
+        if not overwrite:
+            raise RunFolderError(f"run folder {folder} already exists; pass --resume to continue it, "
+                                 f"--overwrite to replace it, or choose another --name")
+        if not (folder / CONFIG).is_file():
+            raise RunFolderError(f"refusing to --overwrite {folder}: it is not a run folder (no {CONFIG})")
+        shutil.rmtree(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"cannot create run folder {folder}: {exc.strerror}") from None
+
+
+@dataclass
+class Run:
+    """A trained run: ``model`` (eval mode), its ``config``, ``history`` and ``metrics``."""
+
+    folder: Path
+    config: RunConfig
+    model: torch.nn.Module
+    history: list[dict]
+    metrics: dict
+    architecture: str
+
+
+def load_run(folder, run: int = 0, device: str = "cpu") -> Run:
+    """Open a run folder written by ``python -m stnlib.learn``.
+
+    ``run.model(x)`` takes ``x``: float ``(B, C, H, W)`` pixel intensities in
+    ``[0, 1]`` and returns logits ``(B, num_classes)``; normalisation, if the run
+    used it, happens inside. Uses ``final.pt``, else the latest checkpoint.
+    """
+    from .data import DataSpec
+    from .models import build_model
+    from .train import apply_added_iterations
+
+    folder = Path(folder)
+    saved = read_json(folder / CONFIG)
+    config = RunConfig.from_dict(saved["config"])
+    if not 0 <= run < config.runs:
+        raise RunFolderError(f"{folder} has {config.runs} run(s); run {run} does not exist")
+    run_dir = run_dirs(folder, config.runs)[run]
+    if (run_dir / FINAL).is_file():
+        weights = read_torch(run_dir / FINAL, "weights")
+        state, extra = weights["model"], weights.get("extra_iterations", 0)
+    else:
+        checkpoint = read_torch(run_dir / CHECKPOINT)
+        state, extra = checkpoint["model"], checkpoint.get("extra_iterations", 0)
+    model = build_model(config, DataSpec.from_dict(saved["data"]))
+    apply_added_iterations(model, extra)
+    model.load_state_dict(state)
+    model.to(device).eval()
+    history = read_json(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else []
+    metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).is_file() else {}
+    return Run(run_dir, config, model, history, metrics, model.architecture)

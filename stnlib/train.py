@@ -1,0 +1,389 @@
+"""The training loop: one ``RunConfig`` in, a run folder out.
+
+Read top to bottom: ``fit`` prepares the folder and data and trains each run;
+``Trainer`` owns one run's model, optimizer, scheduler and random state, trains
+epoch by epoch, and checkpoints after every epoch (and at the next batch
+boundary when interrupted). Data lives on the training device and every
+transformation is applied to whole batches there.
+"""
+from __future__ import annotations
+
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import geometry, runs
+from .config import RunConfig
+from .data import Batch, ImageData, augmentation_for, load_dataset
+from .device import autocast, pick_device, resolve_precision
+from .errors import ConfigError, RunFolderError, TrainingDiverged
+from .evaluation import evaluate, test_accuracy
+from .models import STNetwork, build_model
+from .moments import canonicalizing_angle, moment_probability
+
+# Options that may differ between a run and its --resume without changing its result.
+RESUME_MAY_CHANGE = {"device", "data_root", "name", "load_model"}
+
+
+class Interrupted(Exception):
+    """Training stopped on SIGINT/SIGTERM after saving a checkpoint."""
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    history: list[dict]
+    metrics: dict
+
+
+# ----- set-up helpers ----------------------------------------------------------------------
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def apply_added_iterations(model: STNetwork, count: int) -> None:
+    for _ in range(count - model.extra_iterations):
+        model.add_iteration()
+
+
+def build_optimizer(model: STNetwork, config: RunConfig) -> torch.optim.Optimizer:
+    """Parameter groups with the original's learning-rate multipliers.
+
+    ``classifier``: lr; ``pre_st`` (layers before an ST): lr * pre_stn_multiplier;
+    ``localization``: lr * loc_lr_multiplier (lr with --hook-llr, which scales
+    the gradient instead). ``--onlyloc`` trains the localization group alone.
+    """
+    groups = model.parameter_groups()
+    multipliers = {"classifier": 1.0, "pre_st": config.pre_stn_multiplier,
+                   "localization": 1.0 if config.hook_llr else config.loc_lr_multiplier}
+    names = ["localization"] if config.onlyloc else ["classifier", "pre_st", "localization"]
+    if config.onlyloc:
+        for name in ("classifier", "pre_st"):
+            for p in groups[name]:
+                p.requires_grad_(False)
+    param_groups = [{"params": groups[n], "lr": config.lr * multipliers[n], "name": n} for n in names if groups[n]]
+    if not param_groups:
+        raise ConfigError("nothing to train: --onlyloc needs an ST")
+    if config.optimizer == "adam":
+        return torch.optim.Adam(param_groups, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(param_groups, lr=config.lr, momentum=config.momentum,
+                           nesterov=config.optimizer == "nesterov", weight_decay=config.weight_decay)
+
+
+def load_weights(model: STNetwork, path: str) -> list[str]:
+    """Load ``--load-model`` weights (a run folder, a final.pt or a checkpoint); returns missing keys."""
+    source = Path(path)
+    if source.is_dir():
+        source = source / runs.FINAL if (source / runs.FINAL).is_file() else source / runs.CHECKPOINT
+    saved = runs.read_torch(source, "--load-model file")
+    state = saved.get("model", saved) if isinstance(saved, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise RunFolderError(f"--load-model {path} holds no model weights")
+    own = model.state_dict()
+    unexpected = sorted(set(state) - set(own))
+    wrong_shape = sorted(k for k in state if k in own and state[k].shape != own[k].shape)
+    if unexpected or wrong_shape or not set(state) & set(own):
+        detail = f"{len(wrong_shape)} tensors of another shape" if wrong_shape else f"{len(unexpected)} unknown tensors"
+        raise RunFolderError(f"--load-model {path} holds weights of another model ({detail}, "
+                             f"e.g. {(wrong_shape or unexpected or list(state))[0]})")
+    model.load_state_dict(state, strict=False)
+    return sorted(set(own) - set(state))
+
+
+# ----- one run ----------------------------------------------------------------------------------
+@dataclass
+class EpochProgress:
+    """Where an epoch stands: its sample order, the next batch, and the running sums."""
+
+    order: torch.Tensor
+    position: int = 0
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Trainer:
+    config: RunConfig
+    data: ImageData  # on the training device
+    device: torch.device
+    seed: int
+    folder: Path | None = None  # where checkpoints go; None keeps everything in memory
+    log: Callable[[str], None] = print
+    progress: bool = True
+    history: list[dict] = field(default_factory=list)
+
+    def __post_init__(self):
+        config = self.config
+        self.precision = resolve_precision(config.precision, self.device)
+        seed_everything(self.seed)
+        self.model = build_model(config, self.data.spec)
+        apply_added_iterations(self.model, config.add_iteration.count(-1))
+        if config.load_model:
+            missing = load_weights(self.model, config.load_model)
+            if missing:
+                self.log(f"--load-model: {len(missing)} tensors not in the file keep their fresh initialisation")
+        apply_added_iterations(self.model, self.model.extra_iterations + config.add_iteration.count(0))
+        self.model.to(self.device)
+        self.optimizer = build_optimizer(self.model, config)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=config.switch_after_iterations, gamma=1.0 / config.divide_lr_by)
+        self.generator = torch.Generator().manual_seed(self.seed)  # sample order and angles
+        self.augmentation = augmentation_for(config.rotate, config.rotation_range)
+        self.epochs = config.epochs if config.epochs is not None else config.iterations // self.batches_per_epoch
+        self.epoch, self.iteration, self.current = 0, 0, None
+        self.canonical_angles = (canonicalizing_angle(self.data.train_images).cpu()
+                                 if config.moment_sched else None)
+        self.stop_requested = False
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return math.ceil(len(self.data.train_images) / self.config.batch_size)
+
+    # ----- state -----
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+                "epoch": self.epoch, "iteration": self.iteration, "extra_iterations": self.model.extra_iterations,
+                "current": vars(self.current) if self.current else None, "history": self.history}
+
+    def load_state_dict(self, state: dict) -> None:
+        apply_added_iterations(self.model, state["extra_iterations"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.epoch, self.iteration, self.history = state["epoch"], state["iteration"], state["history"]
+        self.current = EpochProgress(**state["current"]) if state["current"] else None
+
+    def save_checkpoint(self) -> None:
+        if self.folder is not None:
+            runs.save_torch(self.folder / runs.CHECKPOINT, self.state_dict())
+            runs.save_json(self.folder / runs.HISTORY, self.history)
+
+    # ----- training -----
+    def train_step(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step; returns the batch's mean loss and number of correct predictions."""
+        with autocast(self.device, self.precision):
+            if self.config.pretrain:
+                theta = self.model.input_theta(batch.images)
+                target = geometry.theta_from_angle(canonicalizing_angle(batch.images))
+                loss = (theta[:, :, :2] - target[:, :, :2]).abs().mean()
+                correct = torch.zeros((), device=self.device)
+            else:
+                logits = self.model(batch.images).float()
+                loss = F.cross_entropy(logits, batch.labels)
+                correct = (logits.argmax(1) == batch.labels).sum()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.iteration += 1
+        if self.iteration in self.config.add_iteration:
+            self.add_st_iteration()
+        return loss.detach(), correct
+
+    def add_st_iteration(self) -> None:
+        """One more ST iteration; the localization's learning rate is halved, as in the original."""
+        self.model.add_iteration()
+        for i, group in enumerate(self.optimizer.param_groups):
+            if group["name"] == "localization":
+                group["lr"] /= 2
+                group["initial_lr"] /= 2
+                self.scheduler.base_lrs[i] /= 2
+
+    def next_batch(self, progress: EpochProgress) -> Batch:
+        index = progress.order[progress.position:progress.position + self.config.batch_size]
+        angles = self.augmentation.sample_angles(len(index), self.generator)
+        if self.canonical_angles is not None:
+            canonical = torch.rand(len(index), generator=self.generator) < moment_probability(self.epoch)
+            angles = torch.where(canonical, self.canonical_angles[index], angles)
+        index = index.to(self.device)
+        batch = Batch(self.data.train_images[index], self.data.train_labels[index], index)
+        return self.augmentation(batch, angles=angles)
+
+    def train_epoch(self) -> EpochProgress:
+        if self.current is None:
+            self.current = EpochProgress(order=torch.randperm(len(self.data.train_images), generator=self.generator))
+        progress = self.current
+        self.model.train()
+        bar = tqdm(total=self.batches_per_epoch, initial=progress.position // self.config.batch_size,
+                   desc=f"epoch {self.epoch + 1}/{self.epochs}", leave=False, disable=not self.progress,
+                   unit="batch", dynamic_ncols=True)
+        while progress.position < len(progress.order):
+            if self.stop_requested:
+                bar.close()
+                self.save_checkpoint()
+                raise Interrupted(f"stopped at epoch {self.epoch + 1}, batch "
+                                  f"{progress.position // self.config.batch_size + 1}")
+            start = time.perf_counter()
+            batch = self.next_batch(progress)
+            loss, correct = self.train_step(batch)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                bar.close()
+                raise TrainingDiverged(
+                    f"the loss became {loss_value} at epoch {self.epoch + 1}, batch "
+                    f"{progress.position // self.config.batch_size + 1}; the last good checkpoint is kept "
+                    f"(try a lower --lr)")
+            progress.loss_sum += loss_value * len(batch.labels)
+            progress.correct += int(correct)
+            progress.seen += len(batch.labels)
+            progress.position += len(batch.labels)
+            progress.seconds += time.perf_counter() - start
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
+        bar.close()
+        return progress
+
+    def test_epoch(self):
+        """Loss and accuracy on the test split with fresh random rotations (fixed by seed and epoch)."""
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        if self.config.pretrain:
+            return self.pretrain_test_loss(generator), float("nan")
+        score = evaluate(self.model, self.data.test_images, self.data.test_labels, self.augmentation,
+                         generator, self.precision)
+        return score.loss, score.accuracy
+
+    @torch.no_grad()
+    def pretrain_test_loss(self, generator) -> float:
+        self.model.eval()
+        total = 0.0
+        for start in range(0, len(self.data.test_images), 1000):
+            images = self.data.test_images[start:start + 1000]
+            batch = self.augmentation(Batch(images, self.data.test_labels[start:start + 1000], None), generator)
+            theta = self.model.input_theta(batch.images)
+            target = geometry.theta_from_angle(canonicalizing_angle(batch.images))
+            total += (theta[:, :, :2] - target[:, :, :2]).abs().mean(dim=(1, 2)).sum().item()
+        self.model.train()
+        return total / len(self.data.test_images)
+
+    def run(self) -> RunResult:
+        """Train the remaining epochs, then score the model and write the final files."""
+        wall_start = time.perf_counter()
+        previous = self._install_signal_handlers()
+        try:
+            while self.epoch < self.epochs:
+                progress = self.train_epoch()
+                test_loss, test_acc = self.test_epoch()
+                entry = {"epoch": self.epoch + 1, "train_loss": progress.loss_sum / max(progress.seen, 1),
+                         "train_accuracy": (float("nan") if self.config.pretrain
+                                            else progress.correct / max(progress.seen, 1)),
+                         "test_loss": test_loss, "test_accuracy": test_acc,
+                         "lr": self.optimizer.param_groups[0]["lr"], "train_seconds": progress.seconds,
+                         "images_per_second": progress.seen / max(progress.seconds, 1e-9)}
+                self.history.append(entry)
+                self.epoch, self.current = self.epoch + 1, None
+                self.save_checkpoint()
+                self.log(format_epoch(entry, self.epochs))
+        finally:
+            _restore_signal_handlers(previous)
+        return self.finish(time.perf_counter() - wall_start)
+
+    def finish(self, wall_seconds: float) -> RunResult:
+        passes = [] if self.config.pretrain else test_accuracy(
+            self.model, self.data.test_images, self.data.test_labels, self.augmentation,
+            self.config.eval_passes, seed=self.seed + 7_919, precision=self.precision)
+        train_seconds = sum(e["train_seconds"] for e in self.history)
+        trained_images = sum(e["images_per_second"] * e["train_seconds"] for e in self.history)
+        metrics = {"architecture": self.model.architecture, "seed": self.seed, "epochs": self.epoch,
+                   "iterations": self.iteration, "device": str(self.device), "precision": self.precision,
+                   "test_accuracy": sum(passes) / len(passes) if passes else None,
+                   "test_accuracy_passes": passes,
+                   "final_train_accuracy": self.history[-1]["train_accuracy"] if self.history else None,
+                   "train_images_per_second": trained_images / train_seconds if train_seconds else None,
+                   "train_seconds": train_seconds, "wall_seconds": wall_seconds}
+        if self.folder is not None:
+            runs.save_torch(self.folder / runs.FINAL, {"model": self.model.state_dict(),
+                                                       "extra_iterations": self.model.extra_iterations})
+            runs.save_json(self.folder / runs.METRICS, metrics)
+        return RunResult(self.folder, self.history, metrics)
+
+    def _install_signal_handlers(self):
+        def request_stop(signum, frame):
+            self.stop_requested = True
+        try:
+            return {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread (e.g. inside a worker): no handlers
+            return {}
+
+
+def _restore_signal_handlers(previous: dict) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def format_epoch(entry: dict, epochs: int) -> str:
+    return (f"epoch {entry['epoch']}/{epochs}  train loss {entry['train_loss']:.4f} "
+            f"acc {entry['train_accuracy']:.4f}  test loss {entry['test_loss']:.4f} "
+            f"acc {entry['test_accuracy']:.4f}  {entry['images_per_second']:,.0f} img/s")
+
+
+# ----- a whole invocation --------------------------------------------------------------
+def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: ImageData | None = None,
+        log: Callable[[str], None] = print, progress: bool = True) -> list[RunResult]:
+    """Train ``config.runs`` runs into the run folder ``config.name``; see ``stnlib.runs`` for its layout.
+
+    Everything that can be checked is checked before the folder is touched.
+    """
+    config.validate()
+    device = pick_device(config.device)
+    folder = Path(config.name)
+    if resume:
+        config = _resumable_config(folder, config)
+    if config.seed is None:
+        config = replace(config, seed=random.randrange(2**31))
+    data = data if data is not None else load_dataset(config.dataset, config.data_root)
+    architecture = build_model(config, data.spec).architecture  # fails fast on impossible models
+    runs.prepare_folder(folder, resume=resume, overwrite=overwrite)
+    if not resume:
+        runs.save_json(folder / runs.CONFIG, {"config": config.to_dict(), "architecture": architecture,
+                                              "data": vars(data.spec), "versions": runs.versions()})
+    log(f"{config.model} classifier, {architecture}, on {config.dataset} ({device})")
+    data = data.to(device)
+    results = []
+    for r, run_dir in enumerate(runs.run_dirs(folder, config.runs)):
+        if resume and (run_dir / runs.METRICS).is_file():
+            results.append(RunResult(run_dir, runs.read_json(run_dir / runs.HISTORY),
+                                     runs.read_json(run_dir / runs.METRICS)))
+            continue
+        run_dir.mkdir(parents=True, exist_ok=True)
+        trainer = Trainer(config, data, device, seed=config.seed + r, folder=run_dir, log=log, progress=progress)
+        if resume and (run_dir / runs.CHECKPOINT).is_file():
+            trainer.load_state_dict(runs.read_torch(run_dir / runs.CHECKPOINT))
+            log(f"resuming run {r} at epoch {trainer.epoch + 1} of {trainer.epochs}")
+        results.append(trainer.run())
+        log(f"run {r}: test accuracy {results[-1].metrics['test_accuracy']}")
+    if config.runs > 1:
+        accuracies = [r.metrics["test_accuracy"] for r in results]
+        runs.save_json(folder / runs.METRICS, {"test_accuracy_runs": accuracies, "architecture": architecture})
+    return results
+
+
+def _resumable_config(folder: Path, config: RunConfig) -> RunConfig:
+    """The saved configuration of ``folder``, after checking the new command means the same run."""
+    saved = RunConfig.from_dict(runs.read_json(folder / runs.CONFIG)["config"]) if (folder / runs.CONFIG).is_file() \
+        else None
+    if saved is None:
+        raise RunFolderError(f"cannot resume: {folder} holds no run ({runs.CONFIG} is missing)")
+    differing = [k for k, v in config.to_dict().items()
+                 if k not in RESUME_MAY_CHANGE and v != getattr(saved, k) and not (k == "seed" and v is None)]
+    if differing:
+        raise RunFolderError(f"cannot resume {folder} with other options ({', '.join(differing)}); "
+                             f"use the command that started it, or --overwrite")
+    return replace(saved, device=config.device, data_root=config.data_root)
