@@ -349,7 +349,10 @@ def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: 
     if config.seed is None:
         config = replace(config, seed=random.randrange(2**31))
     data = data if data is not None else load_dataset(config.dataset, config.data_root)
-    architecture = build_model(config, data.spec).architecture  # fails fast on impossible models
+    probe = build_model(config, data.spec)  # fails fast on impossible models and unusable weights
+    if config.load_model:
+        load_weights(probe, config.load_model)
+    architecture = probe.architecture
     runs.prepare_folder(folder, resume=resume, overwrite=overwrite)
     if not resume:
         runs.save_json(folder / runs.CONFIG, {"config": config.to_dict(), "architecture": architecture,

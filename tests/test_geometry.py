@@ -1,0 +1,72 @@
+"""The maths of theta: identity, rotations, composition, angles (the checks live next to the maths)."""
+import pytest
+import torch
+import torchvision.transforms.functional as TF
+
+from stnlib import geometry
+
+
+@pytest.fixture
+def images():
+    return torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+
+
+def test_identity_theta_is_an_identity_warp(images):
+    out = geometry.warp(images, geometry.identity_theta(len(images)))
+    torch.testing.assert_close(out, images)
+
+
+@pytest.mark.parametrize("quarter_turns", [1, 2, 3, -1])
+def test_rotation_by_multiples_of_90_matches_rot90(images, quarter_turns):
+    out = geometry.rotate(images, 90.0 * quarter_turns)
+    torch.testing.assert_close(out, torch.rot90(images, quarter_turns, dims=(-2, -1)), atol=1e-5, rtol=0)
+
+
+def test_rotation_direction_matches_torchvision():
+    image = torch.zeros(1, 1, 21, 21)
+    image[..., 3:8, 9:12] = 1.0  # a bar above the centre
+    ours = geometry.rotate(image, 30.0)
+    theirs = TF.rotate(image, 30.0, interpolation=TF.InterpolationMode.BILINEAR)
+    assert (ours - theirs).abs().mean() < 0.02
+
+
+@pytest.mark.parametrize("angle", [-179.0, -90.0, -33.3, 0.0, 12.5, 90.0, 150.0])
+def test_angle_theta_angle_round_trip(angle):
+    theta = geometry.theta_from_angle(torch.tensor([angle]))
+    assert geometry.angle_from_theta(theta).item() == pytest.approx(angle, abs=1e-4)
+
+
+def test_angle_matches_the_original_convention_within_90_degrees():
+    angles = torch.tensor([-80.0, -20.0, 0.0, 45.0, 89.0])
+    theta = geometry.theta_from_angle(angles)
+    original = torch.rad2deg(-torch.atan(theta[:, 0, 1] / theta[:, 0, 0]))
+    torch.testing.assert_close(geometry.angle_from_theta(theta), original)
+
+
+def test_theta_then_its_inverse_gives_back_the_input():
+    image = torch.zeros(1, 1, 32, 32)
+    image[..., 10:22, 12:20] = 1.0
+    theta = geometry.theta_from_angle(torch.tensor([37.0]), scale=0.9, shift=torch.tensor([[0.05, -0.1]]))
+    there = geometry.warp(image, theta)
+    back = geometry.warp(there, geometry.invert(theta))
+    assert (back - image).abs().mean() < 0.03
+
+
+def test_compose_equals_warping_twice(images):
+    a = geometry.theta_from_angle(torch.full((5,), 20.0))
+    b = geometry.theta_from_angle(torch.full((5,), 25.0))
+    once = geometry.warp(images, geometry.compose(a, b))
+    torch.testing.assert_close(once, geometry.rotate(images, 45.0), atol=1e-5, rtol=0)
+
+
+def test_scale_and_shift_read_back():
+    theta = geometry.theta_from_angle(torch.tensor([30.0, -60.0]), scale=torch.tensor([2.0, 0.5]),
+                                      shift=torch.tensor([[0.2, -0.1], [0.0, 0.3]]))
+    torch.testing.assert_close(geometry.scale_from_theta(theta), torch.tensor([2.0, 0.5]))
+    torch.testing.assert_close(geometry.shift_from_theta(theta), torch.tensor([[0.2, -0.1], [0.0, 0.3]]))
+    torch.testing.assert_close(geometry.angle_from_theta(theta), torch.tensor([30.0, -60.0]))
+
+
+def test_warp_output_size():
+    out = geometry.warp(torch.rand(2, 1, 60, 60), geometry.identity_theta(2), size=(30, 30))
+    assert out.shape == (2, 1, 30, 30)

@@ -1,0 +1,185 @@
+"""Every registered classifier x localization x kind of placement builds, runs forward and backward."""
+import pytest
+import torch
+
+from stnlib import geometry
+from stnlib.errors import ConfigError, UnknownNameError
+from stnlib.models import CLASSIFIERS, LOCALIZATIONS, STNetwork
+
+# Localizations made for large canvases (translated MNIST) cannot reduce 28x28 inputs.
+NATIVE_SIDE = {"CNNCNN": 60, "CNNCNNmp": 60}
+
+
+def second_block(model: str) -> int:
+    return STNetwork(model, (1, 28, 28)).blocks[1]
+
+
+KINDS = {
+    "C0": lambda b: dict(placements=[0]),
+    "Ck": lambda b: dict(placements=[b]),
+    "SLk": lambda b: dict(placements=[b], mode="loop"),
+    "DLk": lambda b: dict(placements=[b], mode="deep"),
+    "C0 iterated": lambda b: dict(placements=[0, 0]),
+    "SLk iterated": lambda b: dict(placements=[b, b], mode="loop"),
+    "C0+Ck with batchnorm": lambda b: dict(placements=[0, b], batchnorm=True),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("localization", sorted(LOCALIZATIONS))
+@pytest.mark.parametrize("model", sorted(CLASSIFIERS))
+def test_every_combination_trains_or_is_refused_clearly(model, localization, kind):
+    side = NATIVE_SIDE.get(localization, 28)
+    options = KINDS[kind](second_block(model))
+    try:
+        net = STNetwork(model, (1, side, side), 10, localization=localization, **options)
+    except ConfigError as error:  # e.g. a conv localization on a 4x4 feature map
+        assert "\n" not in str(error) and str(error)
+        assert kind != "C0", "every localization must work on its native input"
+        return
+    x = torch.rand(3, 1, side, side, requires_grad=True)
+    logits = net(x)
+    assert logits.shape == (3, 10)
+    logits.square().mean().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert all(p.grad is not None for p in net.localizations.parameters())
+
+
+@pytest.mark.parametrize("model", sorted(CLASSIFIERS))
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_builds_for_every_classifier_with_a_dense_localization(model, kind):
+    options = KINDS[kind](second_block(model))
+    if model == "FCN" and options.get("mode", "feature") == "feature" and options["placements"] != [0, 0] \
+            and options["placements"] != [0]:
+        with pytest.raises(ConfigError, match="flat tensor"):
+            STNetwork(model, (1, 28, 28), localization="FCN", **options)
+        return
+    net = STNetwork(model, (1, 28, 28), localization="FCN", **options)
+    assert net(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_a_fresh_st_is_the_identity():
+    net = STNetwork("CNN", (1, 28, 28), localization="CNN", placements=[0])
+    x = torch.rand(4, 1, 28, 28)
+    record = net.inspect(x).sts[0]
+    torch.testing.assert_close(record.theta, geometry.identity_theta(4))
+    torch.testing.assert_close(record.output, x)
+
+
+def test_an_stn_c0_whose_theta_undoes_a_rotation_gives_back_the_input():
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0])
+    undo = geometry.theta_from_angle(torch.tensor([-40.0]))  # rotate back by 40 degrees
+    with torch.no_grad():
+        net.localizations[0].affine.bias.copy_(undo.flatten())
+    digit = torch.zeros(1, 1, 28, 28)
+    digit[..., 6:22, 12:16] = 1.0
+    digit[..., 6:10, 12:20] = 1.0
+    rotated = geometry.rotate(digit, 40.0)
+    restored = net.inspect(rotated).sts[0].output
+    torch.testing.assert_close(restored, geometry.rotate(rotated, -40.0, padding_mode="border"))
+    assert (restored - digit).abs().mean() < 0.2 * (rotated - digit).abs().mean()  # only interpolation blur left
+
+
+@pytest.mark.parametrize("placements, mode, name", [
+    ([0], "feature", "STN-C0"), ([3], "feature", "STN-C1"), ([6], "feature", "STN-C2"),
+    ([0, 0], "feature", "STN-C0x2"), ([0, 3], "feature", "STN-C0+C1"),
+    ([3], "loop", "STN-SL1"), ([6, 6, 6], "loop", "STN-SL2x3"), ([3], "deep", "STN-DL1"), ([], "feature", "no ST"),
+])
+def test_readable_names(placements, mode, name):
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN" if placements else None, placements=placements, mode=mode)
+    assert net.architecture == name
+
+
+def test_repeated_placement_shares_the_localization_only_when_iterative():
+    shared = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0, 0, 0])
+    separate = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0, 0, 0], iterative=False)
+    assert len(shared.localizations) == 1 and len(separate.localizations) == 3
+
+
+def test_iterations_compose_thetas_and_resample_the_untransformed_input():
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0, 0])
+    step = geometry.theta_from_angle(torch.tensor([15.0]))
+    with torch.no_grad():
+        net.localizations[0].affine.bias.copy_(step.flatten())
+    x = torch.rand(2, 1, 28, 28)
+    records = net.inspect(x).sts
+    assert geometry.angle_from_theta(records[1].theta).tolist() == pytest.approx([30.0, 30.0], abs=1e-4)
+    torch.testing.assert_close(records[1].output, geometry.warp(x, records[1].theta, padding_mode="zeros"))
+
+
+def test_add_iteration_appends_a_shared_iteration():
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[3], mode="loop")
+    net.add_iteration()
+    assert net.architecture == "STN-SL1x2" and len(net.localizations) == 1
+    assert len(net.inspect(torch.rand(2, 1, 28, 28)).sts) == 2
+
+
+def test_deep_localization_owns_fresh_copies_of_the_classifier_layers():
+    torch.manual_seed(0)
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[3], mode="deep")
+    copy = net.localizations[0].prefix
+    assert len(copy) == 3
+    assert not torch.equal(copy[0].weight, net.layers[0].weight)
+    assert not any(p is q for p in copy.parameters() for q in net.layers.parameters())
+
+
+def test_loop_localization_uses_the_classifier_layers_themselves():
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[3], mode="loop")
+    groups = net.parameter_groups()
+    assert len(net.localizations[0].prefix) == 0
+    assert {id(p) for p in groups["pre_st"]} == {id(p) for p in net.layers[:3].parameters()}
+
+
+def test_parameter_groups_cover_every_parameter_once():
+    for mode in ("feature", "loop", "deep"):
+        net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[3], mode=mode)
+        grouped = [id(p) for ps in net.parameter_groups().values() for p in ps]
+        assert sorted(grouped) == sorted(id(p) for p in net.parameters())
+
+
+def test_hook_llr_scales_the_gradient_through_the_st():
+    def grads(scale):
+        torch.manual_seed(0)
+        net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0], grad_scale=scale)
+        torch.manual_seed(1)
+        net(torch.rand(4, 1, 28, 28)).sum().backward()
+        return net.localizations[0].affine.weight.grad
+    torch.testing.assert_close(grads(0.1), grads(1.0) * 0.1)
+
+
+def test_normalisation_happens_inside_the_model():
+    torch.manual_seed(0)
+    plain = STNetwork("FCN", (1, 28, 28))
+    torch.manual_seed(0)
+    normalised = STNetwork("FCN", (1, 28, 28), normalize=True, mean=(0.5,), std=(0.25,))
+    x = torch.rand(2, 1, 28, 28)
+    torch.testing.assert_close(normalised(x), plain((x - 0.5) / 0.25))
+
+
+def test_st_downsampling_halves_the_classifier_input():
+    net = STNetwork("CNN", (1, 60, 60), localization="CNNt", placements=[0], st_downsample=2)
+    record = net.inspect(torch.rand(2, 1, 60, 60)).sts[0]
+    assert record.output.shape == (2, 1, 30, 30)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(placements=[7]), "past the CNN classifier"),
+    (dict(model_parameters=[1, 2, 3]), "takes 2 parameters"),
+    (dict(localization_parameters=[5]), "takes 3 parameters"),
+])
+def test_impossible_models_are_refused_in_one_line(kwargs, message):
+    options = dict(localization="CNN", placements=[0]) | kwargs
+    with pytest.raises(ConfigError, match=message):
+        STNetwork(options.pop("model", "CNN"), (1, 28, 28), **options)
+
+
+def test_unknown_names():
+    with pytest.raises(UnknownNameError, match="unknown model 'ResNet'"):
+        STNetwork("ResNet", (1, 28, 28))
+    with pytest.raises(UnknownNameError, match="unknown localization 'XYZ'"):
+        STNetwork("CNN", (1, 28, 28), localization="XYZ", placements=[0])
+
+
+def test_three_channel_and_non_square_sizes_work():
+    net = STNetwork("CNN", (3, 32, 40), localization="FCN", placements=[0, 3])
+    assert net(torch.rand(2, 3, 32, 40)).shape == (2, 10)

@@ -1,0 +1,145 @@
+"""The training loop through the Python API, on data built in memory."""
+import dataclasses
+
+import pytest
+import torch
+
+import stnlib
+from stnlib import RunConfig, runs
+from stnlib.errors import RunFolderError
+from stnlib.train import Interrupted, Trainer, fit
+
+TIMING = {"train_seconds", "images_per_second"}
+
+
+def config(tmp_path, **overrides) -> RunConfig:
+    base = dict(dataset="tiny", model="CNN", localization="FCN", stn_placement=[0], epochs=2, batch_size=16,
+                optimizer="adam", lr=0.003, rotate=True, seed=3, name=str(tmp_path / "run"), eval_passes=2,
+                device="cpu", precision="fp32")
+    return RunConfig(**(base | overrides))
+
+
+def without_timing(history):
+    return [{k: v for k, v in entry.items() if k not in TIMING} for entry in history]
+
+
+def subset(data, n_train, n_test):
+    return dataclasses.replace(data, train_images=data.train_images[:n_train], train_labels=data.train_labels[:n_train],
+                               test_images=data.test_images[:n_test], test_labels=data.test_labels[:n_test])
+
+
+def test_a_few_hundred_mnist_digits_lower_the_loss(tmp_path, mnist5k):
+    data = subset(mnist5k, 512, 200)
+    cfg = config(tmp_path, dataset="mnist5k", epochs=4, batch_size=64, lr=0.002, rotate=False)
+    history = fit(cfg, data=data, log=lambda _: None, progress=False)[0].history
+    losses = [e["train_loss"] for e in history]
+    assert losses[-1] < 0.6 * losses[0]
+    assert history[-1]["test_accuracy"] > 0.5
+
+
+def test_same_seed_same_history_and_weights(tmp_path, tiny):
+    first = fit(config(tmp_path / "a"), data=tiny, progress=False, log=lambda _: None)[0]
+    second = fit(config(tmp_path / "b"), data=tiny, progress=False, log=lambda _: None)[0]
+    assert without_timing(first.history) == without_timing(second.history)
+    a, b = (torch.load(r.folder / runs.FINAL)["model"] for r in (first, second))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert first.metrics["test_accuracy_passes"] == second.metrics["test_accuracy_passes"]
+
+
+def test_resume_after_an_interruption_gives_the_uninterrupted_run(tmp_path, tiny):
+    cfg = config(tmp_path / "whole", epochs=3)
+    whole = fit(cfg, data=tiny, progress=False, log=lambda _: None)[0]
+
+    cut = config(tmp_path / "cut", epochs=3)
+    original_step = Trainer.train_step
+    steps = {"n": 0}
+
+    def step_then_stop(self, batch):
+        steps["n"] += 1
+        if steps["n"] == 6:  # mid-way through epoch 2 (4 batches per epoch)
+            self.stop_requested = True
+        return original_step(self, batch)
+    Trainer.train_step = step_then_stop
+    try:
+        with pytest.raises(Interrupted, match="epoch 2, batch 3"):
+            fit(cut, data=tiny, progress=False, log=lambda _: None)
+    finally:
+        Trainer.train_step = original_step
+    resumed = fit(cut, resume=True, data=tiny, progress=False, log=lambda _: None)[0]
+    assert [e["epoch"] for e in resumed.history] == [1, 2, 3]
+    assert without_timing(resumed.history) == without_timing(whole.history)
+    assert resumed.metrics["test_accuracy_passes"] == whole.metrics["test_accuracy_passes"]
+
+
+def test_run_folder_contents_and_load_run(tmp_path, tiny, monkeypatch):
+    cfg = config(tmp_path)
+    fit(cfg, data=tiny, progress=False, log=lambda _: None)
+    folder = tmp_path / "run"
+    saved = runs.read_json(folder / runs.CONFIG)
+    assert saved["architecture"] == "STN-C0" and saved["config"]["lr"] == 0.003 and "torch" in saved["versions"]
+    metrics = runs.read_json(folder / runs.METRICS)
+    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["train_images_per_second"] > 0
+    assert len(metrics["test_accuracy_passes"]) == 2 and metrics["wall_seconds"] > 0
+    run = stnlib.load_run(folder)
+    assert not run.model.training and next(run.model.parameters()).device.type == "cpu"
+    assert run.model(torch.rand(5, 1, 28, 28)).shape == (5, 10)
+    assert run.config == cfg and len(run.history) == 2 and run.architecture == "STN-C0"
+    assert not list(folder.glob("*.tmp"))
+
+
+def test_several_runs_get_their_own_folders(tmp_path, tiny):
+    results = fit(config(tmp_path, runs=2, epochs=1), data=tiny, progress=False, log=lambda _: None)
+    assert [r.folder.name for r in results] == ["run-0", "run-1"]
+    assert results[0].metrics["seed"] == 3 and results[1].metrics["seed"] == 4
+    assert stnlib.load_run(tmp_path / "run", run=1).folder.name == "run-1"
+    with pytest.raises(RunFolderError, match="run 2 does not exist"):
+        stnlib.load_run(tmp_path / "run", run=2)
+
+
+def test_lr_is_divided_after_the_given_iterations(tmp_path, tiny):
+    history = fit(config(tmp_path, optimizer="sgd", lr=0.1, switch_after_iterations=[4, 6], divide_lr_by=10),
+                  data=tiny, progress=False, log=lambda _: None)[0].history
+    assert history[0]["lr"] == pytest.approx(0.01) and history[1]["lr"] == pytest.approx(0.001)
+
+
+def test_add_iteration_during_training(tmp_path, tiny):
+    result = fit(config(tmp_path, add_iteration=[3]), data=tiny, progress=False, log=lambda _: None)[0]
+    assert result.metrics["architecture"] == "STN-C0x2"
+    assert stnlib.load_run(tmp_path / "run").architecture == "STN-C0x2"
+
+
+def test_onlyloc_trains_only_the_localization(tmp_path, tiny):
+    cfg = config(tmp_path, onlyloc=True, epochs=1)
+    torch.manual_seed(cfg.seed)
+    before = stnlib.models.build_model(cfg, tiny.spec).state_dict()
+    fit(cfg, data=tiny, progress=False, log=lambda _: None)
+    after = stnlib.load_run(tmp_path / "run").model.state_dict()
+    assert torch.equal(before["head.weight"], after["head.weight"])
+    assert not torch.equal(before["localizations.0.affine.bias"], after["localizations.0.affine.bias"])
+
+
+def test_pretrain_and_moment_schedule_run(tmp_path, tiny):
+    pre = fit(config(tmp_path / "p", pretrain=True, loop=True, epochs=3, lr=0.01), data=tiny,
+              progress=False, log=lambda _: None)[0]
+    assert pre.history[-1]["train_loss"] < pre.history[0]["train_loss"]
+    sched = fit(config(tmp_path / "m", moment_sched=True, epochs=1), data=tiny, progress=False, log=lambda _: None)[0]
+    assert 0 <= sched.metrics["test_accuracy"] <= 1
+
+
+def test_load_model_starts_from_saved_weights(tmp_path, tiny):
+    fit(config(tmp_path / "a"), data=tiny, progress=False, log=lambda _: None)
+    trained = torch.load(tmp_path / "a" / "run" / runs.FINAL)["model"]
+    trainer = Trainer(config(tmp_path / "b", load_model=str(tmp_path / "a" / "run")), tiny, torch.device("cpu"), 0,
+                      log=lambda _: None)
+    assert all(torch.equal(trainer.model.state_dict()[k], trained[k]) for k in trained)
+
+
+def test_load_model_refuses_another_models_weights(tmp_path, tiny):
+    fit(config(tmp_path / "a", model="FCN"), data=tiny, progress=False, log=lambda _: None)
+    with pytest.raises(RunFolderError, match="another model"):
+        Trainer(config(tmp_path / "b", load_model=str(tmp_path / "a" / "run")), tiny, torch.device("cpu"), 0)
+
+
+def test_bf16_autocast_trains(tmp_path, tiny):
+    result = fit(config(tmp_path, precision="bf16", epochs=1), data=tiny, progress=False, log=lambda _: None)[0]
+    assert result.metrics["precision"] == "bf16" and 0 <= result.metrics["test_accuracy"] <= 1
