@@ -1,0 +1,149 @@
+"""Training speed of the flagship STN-C0 on mnist5k: the original's data path against stnlib's.
+
+(a) the original's path, re-created: a torchvision ``RandomRotation(90, bilinear)``
+    + ``ToTensor`` pipeline on PIL images in a DataLoader with 4 workers, fp32;
+(b) stnlib's path: ``stnlib.train.Trainer`` (device-resident data, batched
+    rotation, its default precision).
+
+Both train the same model (CNN classifier, CNN localization, ST at 0, Adam
+0.001, batch 256) for the same number of epochs, alternating a/b per seed, and
+both are scored by the same evaluator (10 passes of freshly rotated test
+digits, fp32). Prints images/s (median over seeds), accuracy (mean and std),
+their ratio, and the share of the machine's measured matmul FLOP/s reached.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from stnlib import RunConfig
+from stnlib.data import RandomRotation, load_dataset
+from stnlib.evaluation import test_accuracy
+from stnlib.models import build_model
+from stnlib.train import Trainer
+
+FLAGSHIP = dict(dataset="mnist5k", model="CNN", localization="CNN", stn_placement=[0], rotate=True,
+                optimizer="adam", lr=0.001, batch_size=256, device="cpu", eval_passes=10)
+
+
+class PILDigits(Dataset):
+    """The original's per-image path: PIL image -> RandomRotation -> ToTensor, in a worker."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        from PIL import Image
+        from torchvision import transforms
+
+        self.images = [Image.fromarray((img[0] * 255).round().byte().numpy(), mode="L") for img in images]
+        self.labels = labels.tolist()
+        self.transform = transforms.Compose([
+            transforms.RandomRotation(90, interpolation=transforms.InterpolationMode.BILINEAR),
+            transforms.ToTensor(),
+        ])
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.transform(self.images[i]), self.labels[i]
+
+
+def train_original_path(data, epochs: int, seed: int):
+    torch.manual_seed(seed)
+    config = RunConfig(**FLAGSHIP, epochs=epochs, seed=seed)
+    model = build_model(config, data.spec)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    loader = DataLoader(PILDigits(data.train_images, data.train_labels), batch_size=256, shuffle=True,
+                        num_workers=4, generator=torch.Generator().manual_seed(seed), persistent_workers=True)
+    seen, start = 0, time.perf_counter()
+    for _ in range(epochs):
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            seen += len(y)
+    return model, seen / (time.perf_counter() - start)
+
+
+def train_stnlib_path(data, epochs: int, seed: int, precision: str):
+    config = RunConfig(**FLAGSHIP, epochs=epochs, seed=seed, precision=precision)
+    trainer = Trainer(config, data, torch.device("cpu"), seed, log=lambda _: None, progress=False)
+    seen, start = 0, time.perf_counter()
+    for _ in range(epochs):  # the epoch loop of Trainer.run, without the per-epoch test pass
+        progress = trainer.train_epoch()
+        trainer.epoch, trainer.current = trainer.epoch + 1, None
+        seen += progress.seen
+    return trainer.model, seen / (time.perf_counter() - start), trainer.precision
+
+
+def score(model, data, seed: int) -> float:
+    passes = test_accuracy(model, data.test_images, data.test_labels, RandomRotation(90.0), 10, seed=10_000 + seed)
+    return sum(passes) / len(passes)
+
+
+def matmul_flops(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times)
+
+
+def training_flops_per_image(data) -> float:
+    """Forward + backward FLOPs of one training image (convolutions and matmuls, as counted by torch)."""
+    model = build_model(RunConfig(**FLAGSHIP, epochs=1), data.spec)
+    x, y = data.train_images[:64], data.train_labels[:64]
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    return counter.get_total_flops() / len(x)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--precision", default="auto", help="stnlib's precision: auto, fp32 or bf16")
+    args = parser.parse_args()
+
+    data = load_dataset("mnist5k")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, mnist5k: "
+          f"{len(data.train_images)} training images, {args.epochs} epochs, seeds 0..{args.seeds - 1}")
+    rows = {"original": [], "stnlib": []}
+    precision = args.precision
+    for seed in range(args.seeds):
+        model, speed = train_original_path(data, args.epochs, seed)
+        rows["original"].append((speed, score(model, data, seed)))
+        model, speed, precision = train_stnlib_path(data, args.epochs, seed, args.precision)
+        rows["stnlib"].append((speed, score(model, data, seed)))
+        print(f"seed {seed}: original {rows['original'][-1][0]:,.0f} img/s acc {rows['original'][-1][1]:.4f} | "
+              f"stnlib {rows['stnlib'][-1][0]:,.0f} img/s acc {rows['stnlib'][-1][1]:.4f}", flush=True)
+
+    print(f"\n{'path':<34}{'images/s (median)':>18}{'accuracy mean':>15}{'std':>8}")
+    medians = {}
+    for name, label in (("original", "(a) original: PIL, 4 workers, fp32"), ("stnlib", f"(b) stnlib ({precision})")):
+        speeds, accuracies = zip(*rows[name])
+        medians[name] = statistics.median(speeds)
+        spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+        print(f"{label:<34}{medians[name]:>18,.0f}{statistics.mean(accuracies):>15.4f}{spread:>8.4f}")
+    print(f"speed ratio stnlib / original: {medians['stnlib'] / medians['original']:.2f}x")
+
+    per_image = training_flops_per_image(data)
+    for dtype in (torch.float32, torch.bfloat16):
+        peak = matmul_flops(dtype)
+        print(f"matmul peak {str(dtype).split('.')[-1]:>8}: {peak / 1e9:,.0f} GFLOP/s; training reaches "
+              f"{per_image * medians['stnlib'] / 1e9:,.1f} GFLOP/s = {per_image * medians['stnlib'] / peak:.1%} "
+              f"(original path: {per_image * medians['original'] / peak:.1%})")
+    print(f"training FLOPs per image (forward + backward): {per_image / 1e6:.1f} MFLOP")
+
+
+if __name__ == "__main__":
+    main()
