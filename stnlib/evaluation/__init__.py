@@ -1,4 +1,37 @@
-"""Evaluation: accuracy, and data for the study's plots."""
-from .accuracy import Score, evaluate, predict, test_accuracy
+"""Evaluation: every helper returns data and has a plotting function next to it.
 
-__all__ = ["Score", "evaluate", "predict", "test_accuracy"]
+Works for any registered dataset and model, and for every ST of a model.
+
+| helper | plot |
+|---|---|
+| ``test_accuracy`` (N rotated passes), ``evaluate`` | |
+| ``collect_predictions`` (labels, predictions, true angles, every theta) | |
+| ``accuracy_by_angle`` | ``plot_accuracy_by_angle`` |
+| ``confusion_matrix`` | ``plot_confusion_matrix`` |
+| ``accuracy_vs_training_size`` | ``plot_accuracy_vs_training_size`` |
+| training history (``Run.history``) | ``plot_history`` |
+| ``st_views`` (images before and after each ST) | ``plot_st_views`` |
+| ``feature_maps_around_st`` | ``plot_feature_maps`` |
+| ``predicted_angles``, ``orthogonal_fit``, ``per_label_angle_statistics`` | ``plot_angle_histogram`` |
+| ``transformation_statistics`` (predicted distance and scale) | ``plot_transformation_statistics`` |
+| ``compare_transformations`` (several models side by side) | ``plot_compare_transformations`` |
+| ``gradient_magnitudes`` | ``plot_gradient_magnitudes`` |
+| ``first_layer_filters`` | ``plot_filters`` |
+| ``feature_misalignment`` (C3) | ``plot_misalignment`` |
+| ``channel_correspondence``, ``edge_responses`` (the channel effect) | ``plot_channel_correspondence``, ``plot_edge_responses`` |
+"""
+from .accuracy import (AngleAccuracy, Score, accuracy_by_angle, confusion_matrix, evaluate, plot_accuracy_by_angle,
+                       plot_confusion_matrix, test_accuracy)
+from .angles import (AngleFit, TransformationStatistics, orthogonal_fit, per_label_angle_statistics,
+                     plot_angle_histogram, plot_transformation_statistics, predicted_angles,
+                     transformation_statistics)
+from .features import (Misalignment, channel_correspondence, edge_responses, feature_misalignment,
+                       features_at, first_layer_filters, gradient_magnitudes, plot_channel_correspondence,
+                       plot_edge_responses, plot_filters, plot_gradient_magnitudes, plot_misalignment,
+                       self_match_rate)
+from .history import accuracy_vs_training_size, plot_accuracy_vs_training_size, plot_history
+from .passes import Predictions, collect_predictions
+from .views import (compare_transformations, feature_maps_around_st, plot_compare_transformations,
+                    plot_feature_maps, plot_st_views, st_views)
+
+__all__ = [name for name in dir() if not name.startswith("_")]

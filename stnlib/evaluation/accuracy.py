@@ -1,4 +1,4 @@
-"""Loss and accuracy on (randomly transformed) test data, batched, no per-sample work."""
+"""Loss and accuracy on (randomly transformed) test data; accuracy by angle; confusion matrix."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,10 +6,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..data import Batch, BatchLoader, RandomRotation
+from ..data import BatchLoader, RandomRotation
 from ..device import autocast
-
-EVAL_BATCH_SIZE = 1000
+from .passes import EVAL_BATCH_SIZE, Predictions
 
 
 @dataclass
@@ -50,11 +49,55 @@ def test_accuracy(model, images: torch.Tensor, labels: torch.Tensor, augmentatio
     return [evaluate(model, images, labels, augmentation, generator, precision).accuracy for _ in range(passes)]
 
 
-def predict(model, batch: Batch, precision: str = "fp32") -> torch.Tensor:
-    """Logits ``(B, num_classes)`` in float32, without gradients, in eval mode."""
-    was_training = model.training
-    model.eval()
-    with torch.no_grad(), autocast(batch.images.device, precision):
-        logits = model(batch.images).float()
-    model.train(was_training)
-    return logits
+@dataclass
+class AngleAccuracy:
+    centres: torch.Tensor  # (K,) degrees, the middle of each angle bin
+    accuracy: torch.Tensor  # (K,) share correct in the bin (nan when empty)
+    count: torch.Tensor  # (K,) images in the bin
+
+
+def accuracy_by_angle(predictions: Predictions, bins: int = 12, max_degrees: float = 90.0) -> AngleAccuracy:
+    """Accuracy as a function of the test rotation angle, in ``bins`` equal bins of ``[-max, max]``."""
+    edges = torch.linspace(-max_degrees, max_degrees, bins + 1)
+    which = torch.bucketize(predictions.true_angle.clamp(-max_degrees, max_degrees), edges[1:-1])
+    count = torch.bincount(which, minlength=bins).float()
+    hits = torch.bincount(which, weights=predictions.correct.float(), minlength=bins)
+    return AngleAccuracy((edges[:-1] + edges[1:]) / 2, hits / count.clamp_min(1) + torch.where(
+        count > 0, 0.0, float("nan")), count)
+
+
+def plot_accuracy_by_angle(curves: dict[str, AngleAccuracy], ax=None):
+    """One line per model: accuracy against the test rotation angle."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    for name, curve in curves.items():
+        ax.plot(curve.centres, curve.accuracy, marker="o", ms=3, label=name)
+    ax.set(xlabel="test rotation (degrees)", ylabel="accuracy", title="Accuracy by rotation angle")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def confusion_matrix(predictions: Predictions, num_classes: int) -> torch.Tensor:
+    """``(K, K)`` counts: row = true class, column = predicted class."""
+    flat = predictions.labels * num_classes + predictions.predicted
+    return torch.bincount(flat, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def plot_confusion_matrix(matrix: torch.Tensor, class_names=None, ax=None):
+    """Row-normalised confusion matrix as an image with counts."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(4.5, 4))[1]
+    rates = matrix.float() / matrix.sum(1, keepdim=True).clamp_min(1)
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    names = class_names or [str(i) for i in range(len(matrix))]
+    ax.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=names, yticklabels=names,
+           xlabel="predicted", ylabel="true", title="Confusion matrix")
+    for (i, j), value in zip(torch.cartesian_prod(torch.arange(len(matrix)), torch.arange(len(matrix))).tolist(),
+                             matrix.flatten().tolist()):
+        if value:
+            ax.text(j, i, value, ha="center", va="center", fontsize=6,
+                    color="white" if rates[i, j] > 0.5 else "black")
+    return ax

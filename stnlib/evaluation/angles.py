@@ -1,0 +1,110 @@
+"""Predicted versus true transformation: angles (with orthogonal regression), scale and distance."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .. import geometry
+from .passes import Predictions
+
+
+@dataclass
+class AngleFit:
+    """Orthogonal (total least squares) line ``predicted = slope * true + intercept``."""
+
+    slope: float
+    intercept: float
+    correlation: float  # Pearson r between true and predicted
+    mean_abs_error: float  # mean |predicted - true|, degrees
+
+    def as_dict(self) -> dict:
+        return vars(self).copy()
+
+
+def predicted_angles(predictions: Predictions, st: int = -1) -> torch.Tensor:
+    """``(N,)`` input rotation (degrees) undone by ST application ``st`` (default: the last)."""
+    return geometry.undone_angle_from_theta(predictions.thetas[:, st])
+
+
+def orthogonal_fit(true: torch.Tensor, predicted: torch.Tensor) -> AngleFit:
+    """Fit a line minimising perpendicular distances (both axes are noisy)."""
+    points = torch.stack([true.double(), predicted.double()], 1)
+    centre = points.mean(0)
+    covariance = (points - centre).T @ (points - centre) / max(len(points) - 1, 1)
+    eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
+    direction = eigenvectors[:, -1]
+    slope = (direction[1] / direction[0]).item() if direction[0].abs() > 1e-12 else float("inf")
+    std = covariance.diagonal().sqrt()
+    correlation = (covariance[0, 1] / (std[0] * std[1])).item() if std.prod() > 0 else 0.0
+    return AngleFit(slope, (centre[1] - slope * centre[0]).item(), correlation,
+                    (points[:, 1] - points[:, 0]).abs().mean().item())
+
+
+def per_label_angle_statistics(predictions: Predictions, st: int = -1, num_classes: int = 10) -> list[dict]:
+    """For each label: count, mean and std of the angle error (predicted - true), and the correlation."""
+    predicted, rows = predicted_angles(predictions, st), []
+    for label in range(num_classes):
+        mask = predictions.labels == label
+        true, guess = predictions.true_angle[mask], predicted[mask]
+        error = guess - true
+        rows.append({"label": label, "count": int(mask.sum()),
+                     "mean_error": error.mean().item() if mask.any() else float("nan"),
+                     "std_error": error.std().item() if mask.sum() > 1 else float("nan"),
+                     "correlation": orthogonal_fit(true, guess).correlation if mask.sum() > 1 else float("nan")})
+    return rows
+
+
+def plot_angle_histogram(true: torch.Tensor, predicted: torch.Tensor, title: str = "", ax=None,
+                         limit: float = 180.0, bins: int = 60):
+    """2-D histogram of predicted against true angle, with the orthogonal regression line."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(4, 4))[1]
+    ax.hist2d(true.numpy(), predicted.clamp(-limit, limit).numpy(), bins=bins,
+              range=[[-limit, limit], [-limit, limit]], cmap="magma", cmin=1)
+    fit = orthogonal_fit(true, predicted)
+    xs = torch.tensor([-limit, limit])
+    ax.plot(xs, fit.slope * xs + fit.intercept, color="cyan", lw=1.5,
+            label=f"slope {fit.slope:.2f}, r = {fit.correlation:.2f}")
+    ax.plot(xs, xs, color="white", lw=0.8, ls="--", label="perfect")
+    ax.set(xlim=(-limit, limit), ylim=(-limit, limit), xlabel="true angle (degrees)",
+           ylabel="undone by the ST (degrees)", title=title)
+    ax.legend(fontsize=7, loc="upper left")
+    return ax
+
+
+@dataclass
+class TransformationStatistics:
+    """Per test image, for one ST: predicted ``scale`` ``(N,)``, ``distance`` ``(N,)`` (how far the
+    input's centre moves, normalised units) and, where the data has them, the true values."""
+
+    scale: torch.Tensor
+    distance: torch.Tensor
+    true_scale: torch.Tensor | None = None
+    true_distance: torch.Tensor | None = None
+
+
+def transformation_statistics(predictions: Predictions, st: int = -1, true_scale=None,
+                              true_shift=None) -> TransformationStatistics:
+    theta = predictions.thetas[:, st]
+    return TransformationStatistics(
+        geometry.scale_from_theta(theta), geometry.shift_from_theta(theta).norm(dim=1),
+        true_scale, true_shift.norm(dim=1) if true_shift is not None else None)
+
+
+def plot_transformation_statistics(stats: TransformationStatistics, axes=None):
+    """Predicted scale and distance: against the true values when known, else as histograms."""
+    import matplotlib.pyplot as plt
+
+    axes = axes if axes is not None else plt.subplots(1, 2, figsize=(8, 3.2))[1]
+    for ax, predicted, true, name in ((axes[0], stats.scale, stats.true_scale, "scale"),
+                                      (axes[1], stats.distance, stats.true_distance, "distance")):
+        if true is None:
+            ax.hist(predicted.numpy(), bins=40, color="tab:blue")
+            ax.set(xlabel=f"predicted {name}", ylabel="images")
+        else:
+            ax.scatter(true.numpy(), predicted.numpy(), s=2, alpha=0.3)
+            ax.set(xlabel=f"true {name}", ylabel=f"predicted {name}")
+        ax.set_title(f"ST {name}")
+    return axes

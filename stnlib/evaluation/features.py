@@ -1,0 +1,191 @@
+"""Feature maps, what each ST does to them, and why a spatial transformation cannot align them (C3)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .. import geometry
+
+
+def features_at(model, images: torch.Tensor, index: int) -> torch.Tensor:
+    """Output of the classifier's ``layers[:index]`` (no STs) for ``images`` ``(B, C, H, W)``."""
+    with torch.no_grad():
+        return model._layers(model._standardise(images), 0, index)
+
+
+def disk_mask(height: int, width: int) -> torch.Tensor:
+    """``(H, W)`` bool: pixels whose centre lies in the inscribed disk (rotations keep it in view)."""
+    ys = torch.arange(height) - (height - 1) / 2
+    xs = torch.arange(width) - (width - 1) / 2
+    radius = max(min(height, width) / 2, 1.0)
+    return (ys[:, None] ** 2 + xs[None, :] ** 2) <= radius**2 + 1e-6
+
+
+def relative_distance(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``||a - b|| / ||b||`` over the masked pixels, per image: ``(B,)``."""
+    diff = ((a - b) * mask).flatten(1).norm(dim=1)
+    return diff / (b * mask).flatten(1).norm(dim=1).clamp_min(1e-8)
+
+
+@dataclass
+class Misalignment:
+    """How far the features of a rotated image stay from the original's, at one layer.
+
+    ``unaligned``: relative distance without any alignment; ``residual``: after the best
+    spatial rotation of the rotated image's feature maps (searched), averaged over images;
+    ``best_angle``: the search's most frequent best rotation. Index 0 is input space.
+    """
+
+    index: int
+    angle: float
+    unaligned: float
+    residual: float
+    best_angle: float
+
+
+def feature_misalignment(model, images: torch.Tensor, angle: float, indices, search_step: float = 5.0
+                         ) -> list[Misalignment]:
+    """For each placement index, rotate ``images`` by ``angle`` and search the spatial rotation of the
+    feature maps that best undoes it (``-180..180`` in ``search_step`` degrees)."""
+    rotated = geometry.rotate(images, angle)
+    candidates = torch.arange(-180.0, 180.0 + 1e-6, search_step)
+    rows = []
+    for index in indices:
+        original, turned = features_at(model, images, index), features_at(model, rotated, index)
+        mask = disk_mask(*original.shape[-2:])
+        distances = torch.stack([relative_distance(geometry.rotate(turned, float(b)), original, mask)
+                                 for b in candidates])  # (K, B)
+        best, where = distances.min(0)
+        rows.append(Misalignment(index, angle, relative_distance(turned, original, mask).mean().item(),
+                                 best.mean().item(), candidates[where.mode().values].item()))
+    return rows
+
+
+def plot_misalignment(rows: list[Misalignment], layer_names: dict[int, str] | None = None, ax=None):
+    """Bars: distance before and after the best spatial alignment, per layer."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    names = [(layer_names or {}).get(r.index, f"layer {r.index}") for r in rows]
+    positions = torch.arange(len(rows)).float()
+    ax.bar(positions - 0.2, [r.unaligned for r in rows], 0.4, label="no alignment", color="tab:gray")
+    ax.bar(positions + 0.2, [r.residual for r in rows], 0.4, label="best spatial rotation", color="tab:red")
+    ax.set_xticks(positions.tolist(), names)
+    ax.set(ylabel="relative distance to the original", title=f"Rotated by {rows[0].angle:g} degrees")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def channel_correspondence(model, images: torch.Tensor, index: int, angle: float = 90.0) -> torch.Tensor:
+    """``(C, C)`` correlation of channel i of F(x) with channel j of R(-angle) F(R(angle) x).
+
+    If a spatial transformation could align feature maps, this would be the identity: each
+    channel would answer the same way after rotating back. Off-diagonal mass is the channel effect.
+    """
+    original = features_at(model, images, index)
+    back = geometry.rotate(features_at(model, geometry.rotate(images, angle), index), -angle)
+    mask = disk_mask(*original.shape[-2:])
+    a = original.transpose(0, 1)[:, :, mask].flatten(1)  # (C, B * pixels)
+    b = back.transpose(0, 1)[:, :, mask].flatten(1)
+    a = (a - a.mean(1, keepdim=True)) / a.std(1, keepdim=True).clamp_min(1e-8)
+    b = (b - b.mean(1, keepdim=True)) / b.std(1, keepdim=True).clamp_min(1e-8)
+    return a @ b.T / a.shape[1]
+
+
+def self_match_rate(correspondence: torch.Tensor) -> float:
+    """Share of active channels whose best-correlated channel after rotating back is themselves."""
+    active = correspondence.diagonal().isfinite() & (correspondence.abs().sum(1) > 0)
+    best = correspondence.argmax(1)
+    return (best == torch.arange(len(best)))[active].float().mean().item()
+
+
+def plot_channel_correspondence(correspondence: torch.Tensor, title: str = "", ax=None):
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(4.2, 4))[1]
+    image = ax.imshow(correspondence, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set(xlabel="channel j of the rotated image, rotated back", ylabel="channel i of the original",
+           title=title or f"self-match {self_match_rate(correspondence):.0%}")
+    ax.figure.colorbar(image, ax=ax, fraction=0.046)
+    return ax
+
+
+def edge_filters() -> torch.Tensor:
+    """``(2, 1, 3, 3)`` Sobel filters: channel 0 answers to vertical edges, channel 1 to horizontal ones."""
+    sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    return torch.stack([sobel, sobel.T]).unsqueeze(1)
+
+
+def edge_responses(image: torch.Tensor, angle: float = 90.0) -> dict[str, torch.Tensor]:
+    """Edge-channel responses ``(2, H, W)`` of an image ``(1, H, W)``, of its rotated copy, and of the
+    rotated copy's responses rotated back: after 90 degrees the *other* channel answers."""
+    filters = edge_filters()
+    original = F.conv2d(image[None], filters, padding=1)[0].abs()
+    rotated_image = geometry.rotate(image[None], angle)
+    rotated = F.conv2d(rotated_image, filters, padding=1)[0].abs()
+    return {"image": image[0], "rotated image": rotated_image[0, 0], "original": original, "rotated": rotated,
+            "rotated back": geometry.rotate(rotated[None], -angle)[0]}
+
+
+def plot_edge_responses(responses: dict[str, torch.Tensor], axes=None):
+    """Image, and the vertical/horizontal edge channels before and after rotating back."""
+    import matplotlib.pyplot as plt
+
+    axes = axes if axes is not None else plt.subplots(1, 6, figsize=(13, 2.4))[1]
+    panels = [("image", responses["image"]), ("rotated image", responses["rotated image"]),
+              ("vertical-edge channel\n(original)", responses["original"][0]),
+              ("vertical-edge channel\n(rotated, back)", responses["rotated back"][0]),
+              ("horizontal-edge channel\n(original)", responses["original"][1]),
+              ("horizontal-edge channel\n(rotated, back)", responses["rotated back"][1])]
+    for ax, (title, panel) in zip(axes, panels):
+        ax.imshow(panel, cmap="gray")
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    return axes
+
+
+def first_layer_filters(model) -> torch.Tensor:
+    """Weights of the classifier's first convolution, ``(C_out, C_in, k, k)``."""
+    for module in model.layers.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            return module.weight.detach().float().cpu()
+    raise ValueError(f"{model.model_name} has no convolution")
+
+
+def plot_filters(filters: torch.Tensor, columns: int = 16, axes=None):
+    """Each filter's first input channel as a small image."""
+    import matplotlib.pyplot as plt
+
+    rows = -(-len(filters) // columns)
+    if axes is None:
+        axes = plt.subplots(rows, columns, figsize=(columns * 0.6, rows * 0.6))[1]
+    for ax, weights in zip(axes.flat, list(filters[:, 0]) + [None] * (axes.size - len(filters))):
+        if weights is not None:
+            ax.imshow(weights, cmap="RdBu_r", vmin=-weights.abs().max(), vmax=weights.abs().max())
+        ax.axis("off")
+    return axes
+
+
+def gradient_magnitudes(model, images: torch.Tensor, labels: torch.Tensor) -> list[tuple[str, float]]:
+    """Gradient norm of every parameter tensor for one batch, in network order (no optimizer step)."""
+    was_training = model.training
+    model.train()
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(images), labels).backward()
+    norms = [(name, p.grad.norm().item()) for name, p in model.named_parameters() if p.grad is not None]
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return norms
+
+
+def plot_gradient_magnitudes(norms: list[tuple[str, float]], ax=None):
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6, 0.22 * len(norms) + 1))[1]
+    ax.barh(range(len(norms)), [n for _, n in norms], color="tab:purple")
+    ax.set_yticks(range(len(norms)), [name for name, _ in norms], fontsize=7)
+    ax.invert_yaxis()
+    ax.set(xscale="log", xlabel="gradient norm", title="Gradient magnitudes")
+    return ax

@@ -1,0 +1,58 @@
+"""Training curves, and accuracy against the number of training examples."""
+from __future__ import annotations
+
+import dataclasses
+
+
+def plot_history(histories: dict[str, list[dict]], axes=None):
+    """Loss and accuracy per epoch; solid: test, dashed: train. ``histories``: name -> history.json entries."""
+    import matplotlib.pyplot as plt
+
+    axes = axes if axes is not None else plt.subplots(1, 2, figsize=(10, 3.5))[1]
+    for index, (name, history) in enumerate(histories.items()):
+        color = f"C{index % 10}"
+        epochs = [e["epoch"] for e in history]
+        for ax, key in ((axes[0], "loss"), (axes[1], "accuracy")):
+            ax.plot(epochs, [e[f"test_{key}"] for e in history], color=color, label=name)
+            ax.plot(epochs, [e[f"train_{key}"] for e in history], color=color, ls="--", alpha=0.6)
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy", title="Loss (dashed: train)")
+    axes[1].set(xlabel="epoch", ylabel="accuracy", title="Accuracy (dashed: train)")
+    axes[1].legend(fontsize=7)
+    return axes
+
+
+def accuracy_vs_training_size(config, data, sizes, log=lambda _: None) -> list[dict]:
+    """Train ``config`` on the first ``n`` training images for each ``n`` in ``sizes``.
+
+    ``config.name`` is a folder under which each size gets its own run folder
+    (``n<size>``); finished runs are reused. Returns ``[{"examples", "test_accuracy"}]``.
+    """
+    from pathlib import Path
+
+    from ..runs import METRICS, read_json
+    from ..train import fit
+
+    rows = []
+    for n in sizes:
+        folder = Path(config.name) / f"n{n}"
+        if (folder / METRICS).is_file():
+            accuracy = read_json(folder / METRICS)["test_accuracy"]
+        else:
+            subset = dataclasses.replace(data, train_images=data.train_images[:n], train_labels=data.train_labels[:n])
+            result = fit(dataclasses.replace(config, name=str(folder)), overwrite=True, data=subset,
+                         log=log, progress=False)[0]
+            accuracy = result.metrics["test_accuracy"]
+        rows.append({"examples": n, "test_accuracy": accuracy})
+    return rows
+
+
+def plot_accuracy_vs_training_size(curves: dict[str, list[dict]], ax=None):
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+    for name, rows in curves.items():
+        ax.plot([r["examples"] for r in rows], [r["test_accuracy"] for r in rows], marker="o", label=name)
+    ax.set(xscale="log", xlabel="training examples", ylabel="test accuracy", title="Accuracy vs training set size")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax

@@ -1,0 +1,78 @@
+"""What the STs do: images before and after each ST, feature maps, several models side by side."""
+from __future__ import annotations
+
+import torch
+
+
+def _display(tensor: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` -> ``(B, H, W)``: the image itself, or the mean absolute feature map."""
+    tensor = tensor.detach().float().cpu()
+    return tensor[:, 0] if tensor.shape[1] == 1 else tensor.abs().mean(1)
+
+
+@torch.no_grad()
+def st_views(model, images: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """``[("input", x), ("ST at 0, iteration 1", out), ...]``: the tensor after every ST application."""
+    was_training = model.training
+    model.eval()
+    seen = model.inspect(images)
+    model.train(was_training)
+    views = [("input", images)]
+    for record in seen.sts:
+        where = "input" if record.index == 0 or model.mode != "feature" else f"layer {record.index}"
+        views.append((f"ST on {where}, it. {record.iteration + 1}", record.output))
+    return views
+
+
+def plot_st_views(views: list[tuple[str, torch.Tensor]], count: int = 6, axes=None, title: str = ""):
+    """Rows: images; columns: the input and the tensor after each ST (feature maps: mean |activation|)."""
+    import matplotlib.pyplot as plt
+
+    count = min(count, len(views[0][1]))
+    if axes is None:
+        fig, axes = plt.subplots(count, len(views), figsize=(1.6 * len(views), 1.6 * count), squeeze=False)
+        fig.suptitle(title, fontsize=9)
+    for column, (name, tensor) in enumerate(views):
+        shown = _display(tensor)
+        for row in range(count):
+            axes[row, column].imshow(shown[row], cmap="gray")
+            axes[row, column].axis("off")
+        axes[0, column].set_title(name, fontsize=7)
+    return axes
+
+
+@torch.no_grad()
+def feature_maps_around_st(model, images: torch.Tensor, st: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tensor ST application ``st`` reads (``source``) and what it outputs, each ``(B, C, H, W)``."""
+    was_training = model.training
+    model.eval()
+    record = model.inspect(images).sts[st]
+    model.train(was_training)
+    return record.source.float().cpu(), record.output.float().cpu()
+
+
+def plot_feature_maps(before: torch.Tensor, after: torch.Tensor, image: int = 0, channels: int = 6, axes=None):
+    """The most active ``channels`` of one image, before (top row) and after (bottom row) the ST."""
+    import matplotlib.pyplot as plt
+
+    strongest = before[image].abs().flatten(1).mean(1).argsort(descending=True)[:channels]
+    if axes is None:
+        axes = plt.subplots(2, len(strongest), figsize=(1.5 * len(strongest), 3.2), squeeze=False)[1]
+    for column, channel in enumerate(strongest.tolist()):
+        for row, (name, tensor) in enumerate((("before", before), ("after", after))):
+            axes[row, column].imshow(tensor[image, channel], cmap="viridis")
+            axes[row, column].axis("off")
+            axes[row, column].set_title(f"ch {channel} {name}", fontsize=7)
+    return axes
+
+
+@torch.no_grad()
+def compare_transformations(models: dict, images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """For each model, the tensor after its last ST (``(B, C, H, W)``), for side-by-side plots."""
+    return {name: st_views(model, images)[-1][1] for name, model in models.items()}
+
+
+def plot_compare_transformations(images: torch.Tensor, outputs: dict[str, torch.Tensor], count: int = 6,
+                                 axes=None):
+    """Rows: images; columns: the input, then each model's ST output."""
+    return plot_st_views([("input", images)] + list(outputs.items()), count=count, axes=axes)
