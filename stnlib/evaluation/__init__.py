@@ -10,14 +10,14 @@ Works for any registered dataset and model, and for every ST of a model.
 | ``confusion_matrix`` | ``plot_confusion_matrix`` |
 | ``accuracy_vs_training_size`` | ``plot_accuracy_vs_training_size`` |
 | training history (``Run.history``) | ``plot_history`` |
-| ``st_views`` (images before and after each ST) | ``plot_st_views`` |
+| ``st_views`` (images before and after each ST) | ``plot_st_views``, ``plot_digits`` |
 | ``feature_maps_around_st`` | ``plot_feature_maps`` |
 | ``predicted_angles``, ``orthogonal_fit``, ``per_label_angle_statistics`` | ``plot_angle_histogram`` |
 | ``transformation_statistics`` (predicted distance and scale) | ``plot_transformation_statistics`` |
 | ``compare_transformations`` (several models side by side) | ``plot_compare_transformations`` |
 | ``gradient_magnitudes`` | ``plot_gradient_magnitudes`` |
 | ``first_layer_filters`` | ``plot_filters`` |
-| ``feature_misalignment`` (C3) | ``plot_misalignment`` |
+| ``feature_misalignment`` (C3), ``rotated_feature_maps`` | ``plot_misalignment``, ``plot_rotated_feature_maps`` |
 | ``channel_correspondence``, ``edge_responses`` (the channel effect) | ``plot_channel_correspondence``, ``plot_edge_responses`` |
 """
 from .accuracy import (AngleAccuracy, Score, accuracy_by_angle, confusion_matrix, evaluate, plot_accuracy_by_angle,
@@ -26,12 +26,13 @@ from .angles import (AngleFit, TransformationStatistics, orthogonal_fit, per_lab
                      plot_angle_histogram, plot_transformation_statistics, predicted_angles,
                      transformation_statistics)
 from .features import (Misalignment, channel_correspondence, edge_responses, feature_misalignment,
+                       plot_rotated_feature_maps, rotated_feature_maps,
                        features_at, first_layer_filters, gradient_magnitudes, plot_channel_correspondence,
                        plot_edge_responses, plot_filters, plot_gradient_magnitudes, plot_misalignment,
                        self_match_rate)
 from .history import accuracy_vs_training_size, plot_accuracy_vs_training_size, plot_history
 from .passes import Predictions, collect_predictions
-from .views import (compare_transformations, feature_maps_around_st, plot_compare_transformations,
+from .views import (compare_transformations, feature_maps_around_st, plot_compare_transformations, plot_digits,
                     plot_feature_maps, plot_st_views, st_views)
 
 __all__ = [name for name in dir() if not name.startswith("_")]

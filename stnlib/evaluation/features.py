@@ -189,3 +189,29 @@ def plot_gradient_magnitudes(norms: list[tuple[str, float]], ax=None):
     ax.invert_yaxis()
     ax.set(xscale="log", xlabel="gradient norm", title="Gradient magnitudes")
     return ax
+
+
+def rotated_feature_maps(model, image: torch.Tensor, angle: float, index: int) -> dict[str, torch.Tensor]:
+    """For one image ``(C, H, W)``: the feature maps of the rotated image, and the original's feature
+    maps rotated by the same angle (``(C', H', W')`` each). Equal only if features were equivariant."""
+    of_rotated = features_at(model, geometry.rotate(image[None], angle), index)[0]
+    rotated = geometry.rotate(features_at(model, image[None], index), angle)[0]
+    return {"features of the rotated image": of_rotated, "rotated features of the image": rotated}
+
+
+def plot_rotated_feature_maps(maps: dict[str, torch.Tensor], channels: int = 6, axes=None):
+    """Rows: the two tensors of ``rotated_feature_maps``; columns: the most active channels."""
+    import matplotlib.pyplot as plt
+
+    first, second = maps.values()
+    strongest = second.abs().flatten(1).mean(1).argsort(descending=True)[:channels].tolist()
+    if axes is None:
+        axes = plt.subplots(2, len(strongest), figsize=(1.6 * len(strongest), 3.6), squeeze=False)[1]
+    for row, (name, tensor) in enumerate(maps.items()):
+        for column, channel in enumerate(strongest):
+            axes[row, column].imshow(tensor[channel], cmap="viridis")
+            axes[row, column].axis("off")
+            axes[row, column].set_title(f"ch {channel}", fontsize=7)
+        axes[row, 0].text(-0.15, 0.5, name, transform=axes[row, 0].transAxes, rotation=90, va="center",
+                          ha="right", fontsize=7)
+    return axes

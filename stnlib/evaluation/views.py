@@ -76,3 +76,20 @@ def plot_compare_transformations(images: torch.Tensor, outputs: dict[str, torch.
                                  axes=None):
     """Rows: images; columns: the input, then each model's ST output."""
     return plot_st_views([("input", images)] + list(outputs.items()), count=count, axes=axes)
+
+
+def plot_digits(images: torch.Tensor, titles=None, columns: int = 6, axes=None):
+    """A grid of images ``(B, C, H, W)`` with optional titles (e.g. true angles)."""
+    import matplotlib.pyplot as plt
+
+    rows = -(-len(images) // columns)
+    if axes is None:
+        axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows), squeeze=False)[1]
+    shown = _display(images)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(shown[i], cmap="gray")
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=8)
+    return axes

@@ -1,0 +1,94 @@
+"""Re-run every study notebook headlessly with papermill: ``python -m stnlib.reproduce --profile quick``.
+
+Writes the executed notebooks to ``<output>/notebooks/``, figures to ``--figures``, each
+notebook's numbers to ``<output>/results/``, and ``<output>/summary.md``: the claims table
+and how long each notebook took. Runs trained by one notebook are reused by the others.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import StnlibError
+from .study import PROFILES, Study, claims_markdown, claims_table
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_notebooks(folder: Path) -> list[Path]:
+    notebooks = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise StnlibError(f"no numbered notebooks in {folder}; pass --notebooks")
+    return notebooks
+
+
+def run_notebook(notebook: Path, executed: Path, parameters: dict) -> float:
+    """Execute one notebook with papermill; returns the seconds it took."""
+    import papermill
+
+    start = time.perf_counter()
+    papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, cwd=str(notebook.parent),
+                               kernel_name="python3", progress_bar=False, log_output=False)
+    return time.perf_counter() - start
+
+
+def summary_markdown(profile: str, timings: list[tuple[str, float, str]], study: Study) -> str:
+    lines = [f"# Study reproduction: {profile} profile", "", f"{PROFILES[profile].description}.", "",
+             "## Claims", "", claims_markdown(claims_table(study.results())), "",
+             "## Notebooks", "", "| notebook | seconds | status |", "|---|---|---|"]
+    lines += [f"| {name} | {seconds:.0f} | {status} |" for name, seconds, status in timings]
+    lines += ["", f"Total: {sum(s for _, s, _ in timings):.0f} s.", ""]
+    figures = sorted(p.name for p in study.figures.glob("*.png"))
+    lines += ["## Figures", ""] + [f"- `{study.figures / name}`" for name in figures]
+    return "\n".join(lines) + "\n"
+
+
+def reproduce(profile: str, output: Path, figures: Path, notebooks: Path, log=print) -> list[tuple[str, float, str]]:
+    if profile not in PROFILES:
+        raise StnlibError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    output, figures = output.resolve(), figures.resolve()
+    (output / "notebooks").mkdir(parents=True, exist_ok=True)
+    parameters = {"profile": profile, "output": str(output), "figures": str(figures)}
+    timings = []
+    for notebook in find_notebooks(notebooks):
+        log(f"running {notebook.name} ({profile})")
+        start = time.perf_counter()
+        try:
+            seconds, status = run_notebook(notebook, output / "notebooks" / notebook.name, parameters), "ok"
+        except Exception as error:  # a failing notebook is reported; the others still run
+            seconds = time.perf_counter() - start
+            status = f"failed: {type(error).__name__}: {str(error).strip().splitlines()[-1][:200]}"
+        log(f"  {status} in {seconds:.0f} s")
+        timings.append((notebook.stem, seconds, status))
+    study = Study(profile, output=str(output), figures=str(figures))
+    (output / "summary.md").write_text(summary_markdown(profile, timings, study))
+    log(f"summary: {output / 'summary.md'}")
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stnlib.reproduce", description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)}")
+    parser.add_argument("--output", default="results", help="executed notebooks, runs, numbers and summary.md")
+    parser.add_argument("--figures", default="figures", help="where figures are saved")
+    parser.add_argument("--notebooks", default=None, help="folder of numbered notebooks (default: the project's)")
+    args = parser.parse_args(argv)
+    notebooks = Path(args.notebooks) if args.notebooks else (
+        Path("notebooks") if Path("notebooks").is_dir() else PACKAGE_ROOT / "notebooks")
+    try:
+        timings = reproduce(args.profile, Path(args.output), Path(args.figures), notebooks)
+    except StnlibError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    failed = [name for name, _, status in timings if status != "ok"]
+    if failed:
+        print(f"error: {len(failed)} notebook(s) failed: {', '.join(failed)} (see {args.output}/summary.md)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

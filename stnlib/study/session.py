@@ -1,0 +1,147 @@
+"""``Study``: trains (or reuses) the runs a notebook needs and stores its figures and numbers.
+
+A run is kept in ``<output>/runs/<profile>/<dataset>/<variant>/seed<k>``; a notebook that
+asks for a run another notebook already trained with the same configuration reuses it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import statistics
+from pathlib import Path
+
+import torch
+
+from .. import runs
+from ..config import RunConfig
+from ..data import Batch, ImageData, RandomRotation, load_dataset
+from ..evaluation import Predictions, collect_predictions
+from ..train import fit
+from .profiles import get_profile
+from .variants import Variant
+
+FIGURE_DPI = 150
+COMPARED_OPTIONS_IGNORED = {"name", "device", "data_root"}
+
+
+class Study:
+    def __init__(self, profile: str = "quick", dataset: str | None = None, epochs: int | None = None,
+                 seeds: int | None = None, device: str | None = None, output: str = "results",
+                 figures: str = "figures", log=print):
+        overrides = {k: v for k, v in dict(dataset=dataset, epochs=epochs, seeds=seeds, device=device).items()
+                     if v is not None}
+        self.profile = dataclasses.replace(get_profile(profile), **overrides)
+        self.output, self.figures, self.log = Path(output), Path(figures), log
+        self._data: ImageData | None = None
+
+    # ----- data -----
+    @property
+    def data(self) -> ImageData:
+        """The profile's dataset (CPU tensors), cut to its train/test limits."""
+        if self._data is None:
+            data = load_dataset(self.profile.dataset)
+            p = self.profile
+            self._data = dataclasses.replace(
+                data, train_images=data.train_images[:p.train_limit], train_labels=data.train_labels[:p.train_limit],
+                test_images=data.test_images[:p.test_limit], test_labels=data.test_labels[:p.test_limit])
+        return self._data
+
+    def rotated_examples(self, count: int = 12, seed: int = 0) -> Batch:
+        """The first ``count`` test digits, rotated at random in +-90 degrees (true angles kept)."""
+        index = torch.arange(min(count, len(self.data.test_images)))
+        batch = Batch(self.data.test_images[index], self.data.test_labels[index], index)
+        return RandomRotation(90.0)(batch, torch.Generator().manual_seed(seed))
+
+    def analysis_images(self) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.profile.analysis_images
+        return self.data.test_images[:n], self.data.test_labels[:n]
+
+    # ----- runs -----
+    def config(self, variant: Variant, seed: int = 0) -> RunConfig:
+        p = self.profile
+        batches = math.ceil(len(self.data.train_images) / p.batch_size) * p.epochs
+        return RunConfig(
+            dataset=p.dataset, model=variant.model, localization=variant.localization,
+            stn_placement=list(variant.placements), loop=variant.loop, deep=variant.deep, rotate=True,
+            optimizer=p.optimizer, lr=p.lr, momentum=p.momentum, batch_size=p.batch_size, epochs=p.epochs,
+            switch_after_iterations=[int(f * batches) for f in p.lr_drops], seed=seed, device=p.device,
+            eval_passes=p.eval_passes,
+            name=str(self.output / "runs" / p.name / p.dataset / variant.folder_name / f"seed{seed}"))
+
+    def run(self, variant: Variant, seed: int = 0) -> runs.Run:
+        """The trained run of ``variant`` with ``seed``: loaded when done before, else trained now."""
+        config = self.config(variant, seed)
+        folder = Path(config.name)
+        if not self._finished_with(folder, config):
+            self.log(f"training {variant.label}, seed {seed} ({self.profile.name} profile)")
+            fit(config, overwrite=folder.exists(), data=self.data, log=lambda _: None, progress=False)
+        return runs.load_run(folder)
+
+    def runs(self, variant: Variant, seeds: int | None = None) -> list[runs.Run]:
+        return [self.run(variant, seed) for seed in range(seeds or self.profile.seeds)]
+
+    @staticmethod
+    def _finished_with(folder: Path, config: RunConfig) -> bool:
+        if not (folder / runs.METRICS).is_file() or not (folder / runs.CONFIG).is_file():
+            return False
+        saved = runs.read_json(folder / runs.CONFIG)["config"]
+        wanted = config.to_dict()
+        return all(saved.get(k) == v for k, v in wanted.items() if k not in COMPARED_OPTIONS_IGNORED)
+
+    def accuracy_table(self, variants, seeds: int | None = None) -> list[dict]:
+        """One row per variant: test accuracy of each seed, their mean and standard deviation."""
+        rows = []
+        for variant in variants:
+            trained = self.runs(variant, seeds)
+            accuracies = [r.metrics["test_accuracy"] for r in trained]
+            rows.append({"variant": variant.label, "architecture": trained[0].architecture,
+                         "accuracies": accuracies, "mean": statistics.mean(accuracies),
+                         "std": statistics.stdev(accuracies) if len(accuracies) > 1 else float("nan"),
+                         "final_train_accuracy": statistics.mean(r.metrics["final_train_accuracy"] for r in trained)})
+        return rows
+
+    def predictions(self, run: runs.Run, passes: int = 1, seed: int = 0) -> Predictions:
+        """Predictions and thetas on the analysis images, rotated in +-90 degrees."""
+        images, labels = self.analysis_images()
+        return collect_predictions(run.model, images, labels, RandomRotation(90.0), passes=passes, seed=seed)
+
+    # ----- outputs -----
+    def save_figure(self, figure, name: str) -> list[Path]:
+        """Save ``figure`` as ``<figures>/<name>.png`` and ``.pdf``."""
+        self.figures.mkdir(parents=True, exist_ok=True)
+        figure.tight_layout()
+        paths = [self.figures / f"{name}.{ext}" for ext in ("png", "pdf")]
+        for path in paths:
+            figure.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight")
+        return paths
+
+    def record(self, key: str, values: dict) -> Path:
+        """Store a notebook's numbers as ``<output>/results/<key>.json`` (read by the claims table)."""
+        folder = self.output / "results"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{key}.json"
+        runs.save_json(path, {"profile": self.profile.name, "dataset": self.profile.dataset, **values})
+        return path
+
+    def results(self) -> dict[str, dict]:
+        """Every notebook's recorded numbers, by key."""
+        folder = self.output / "results"
+        return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+
+
+def accuracy_markdown(rows: list[dict]) -> str:
+    """``Study.accuracy_table`` rows as a markdown table."""
+    lines = ["| variant | architecture | test accuracy (mean ± std over seeds) | seeds | train accuracy |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        spread = "" if math.isnan(row["std"]) else f" ± {row['std']:.4f}"
+        lines.append(f"| {row['variant']} | {row['architecture']} | {row['mean']:.4f}{spread} | "
+                     f"{len(row['accuracies'])} | {row['final_train_accuracy']:.4f} |")
+    return "\n".join(lines)
+
+
+def failed_to_train(rows: list[dict], baseline: dict, margin: float = 0.02) -> list[str]:
+    """Variants that end clearly worse than the classifier without ST (``baseline``): mean test
+    accuracy more than ``margin`` below it."""
+    return [row["variant"] for row in rows if row["mean"] < baseline["mean"] - margin]

@@ -1,0 +1,39 @@
+"""The architectures the study compares, by readable name."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One architecture: classifier, localization and placements (the CLI's -m, -l, -p, --loop, --deep)."""
+
+    label: str
+    localization: str = "false"
+    placements: tuple[int, ...] = field(default_factory=tuple)
+    loop: bool = False
+    deep: bool = False
+    model: str = "CNN"
+
+    @property
+    def folder_name(self) -> str:
+        return self.label.replace(" ", "_").replace("/", "-")
+
+
+NO_ST = Variant("no ST")
+FLAGSHIP = Variant("STN-C0 (CNN loc)", "CNN", (0,))
+# The CNN classifier's layer indices 0, 3, 6 are the input, and after blocks 1 and 2.
+C0, C1, C2 = (Variant(f"STN-C{k}", "FCN", (index,)) for k, index in enumerate((0, 3, 6)))
+SL1, SL2 = (Variant(f"STN-SL{k}", "FCN", (index,), loop=True) for k, index in ((1, 3), (2, 6)))
+DL1, DL2 = (Variant(f"STN-DL{k}", "FCN", (index,), deep=True) for k, index in ((1, 3), (2, 6)))
+
+PLACEMENT_VARIANTS = (NO_ST, C0, C1, C2)
+LOCALIZATION_DEPTH_VARIANTS = (C0, SL1, SL2, DL1, DL2)
+
+
+def iterated(variant: Variant, iterations: int) -> Variant:
+    """``variant`` with its ST applied ``iterations`` times (a repeated placement index)."""
+    if iterations == 1:
+        return variant
+    return Variant(f"{variant.label}x{iterations}", variant.localization, variant.placements * iterations,
+                   variant.loop, variant.deep, variant.model)
