@@ -56,5 +56,7 @@ def load_mnist5k(root: Path | None = None) -> ImageData:
         members = members[torch.randperm(len(members), generator=generator)]
         train_index.append(members[:MNIST5K_TRAIN_PER_CLASS])
         test_index.append(members[MNIST5K_TRAIN_PER_CLASS:])
-    train_index, test_index = torch.cat(train_index).sort().values, torch.cat(test_index).sort().values
+    # A fixed shuffle, so that the first n images of either split are a sample of every class.
+    train_index, test_index = (torch.cat(index)[torch.randperm(len(torch.cat(index)), generator=generator)]
+                               for index in (train_index, test_index))
     return _mnist_data("mnist5k", images[train_index], labels[train_index], images[test_index], labels[test_index])
