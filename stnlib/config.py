@@ -107,6 +107,8 @@ class RunConfig:
             raise ConfigError(f"placements must be in increasing order, got {self.stn_placement}")
         if any(i < -1 for i in self.add_iteration):
             raise ConfigError(f"--add-iteration values must be >= -1, got {self.add_iteration}")
+        if self.add_iteration and self.batchnorm:
+            raise ConfigError("--add-iteration cannot be combined with --batchnorm")
         if self.switch_after_iterations != sorted(self.switch_after_iterations):
             raise ConfigError("--switch-after-iterations must be increasing")
         if (self.pretrain or self.moment_sched) and not self.has_st:

@@ -30,3 +30,7 @@ class RunFolderError(StnlibError, OSError):
 
 class TrainingDiverged(StnlibError, FloatingPointError):
     """The loss became NaN or infinite."""
+
+
+class InputShapeError(StnlibError, ValueError):
+    """Images of the wrong size or channel count for a model."""

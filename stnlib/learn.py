@@ -12,7 +12,7 @@ import sys
 
 from .config import RunConfig
 from .data import DATASETS
-from .errors import StnlibError
+from .errors import StnlibError, TrainingDiverged
 from .models import CLASSIFIERS, LOCALIZATIONS
 
 
@@ -100,6 +100,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(**values)
 
 
+def resume_command(argv: list[str]) -> str:
+    again = [a for a in argv if a not in ("--overwrite", "--resume")] + ["--resume"]
+    return f"python -m stnlib.learn {shlex.join(again)}"
+
+
 def main(argv: list[str] | None = None) -> int:
     from .train import Interrupted, fit
 
@@ -108,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         fit(config_from_args(args), resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     except Interrupted as stop:
-        again = [a for a in argv if a not in ("--overwrite", "--resume")] + ["--resume"]
-        print(f"interrupted: {stop}; checkpoint saved. Resume with: python -m stnlib.learn {shlex.join(again)}",
-              file=sys.stderr)
+        print(f"interrupted: {stop}; checkpoint saved. Resume with: {resume_command(argv)}", file=sys.stderr)
         return 130
+    except TrainingDiverged as error:  # not bad input: the run itself went wrong
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except StnlibError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -119,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error.strerror or error} ({error.filename or 'writing the run folder'})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted before training started; nothing was saved", file=sys.stderr)
+        print(f"interrupted; finished epochs are kept in the checkpoint. Resume with: {resume_command(argv)}",
+              file=sys.stderr)
         return 130
     return 0
 

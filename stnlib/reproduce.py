@@ -50,7 +50,7 @@ def reproduce(profile: str, output: Path, figures: Path, notebooks: Path, log=pr
         raise StnlibError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
     output, figures = output.resolve(), figures.resolve()
     (output / "notebooks").mkdir(parents=True, exist_ok=True)
-    parameters = {"profile": profile, "output": str(output), "figures": str(figures)}
+    parameters = {"profile": profile, "output": str(output), "figures": str(figures), "interactive": False}
     timings = []
     for notebook in find_notebooks(notebooks):
         log(f"running {notebook.name} ({profile})")

@@ -100,11 +100,11 @@ def run_dirs(folder: Path, runs: int) -> list[Path]:
 def prepare_folder(folder: Path, resume: bool = False, overwrite: bool = False) -> None:
     """Make ``folder`` ready for a new run; refuse to touch an existing one unless asked."""
     folder = Path(folder)
-    if resume and overwrite:
-        raise RunFolderError("--resume and --overwrite exclude each other")
     if resume:
         if not (folder / CONFIG).is_file():
             raise RunFolderError(f"cannot resume: {folder} holds no run ({CONFIG} is missing)")
+        for leftover in folder.rglob(".*.tmp"):  # a write cut short by a hard kill
+            leftover.unlink()
         return
     if folder.exists() and any(folder.iterdir()):
         if not overwrite:

@@ -342,6 +342,8 @@ def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: 
     Everything that can be checked is checked before the folder is touched.
     """
     config.validate()
+    if resume and overwrite:
+        raise RunFolderError("--resume and --overwrite exclude each other")
     device = pick_device(config.device)
     folder = Path(config.name)
     if resume:

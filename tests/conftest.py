@@ -1,9 +1,12 @@
 """Shared fixtures: small datasets built in memory, and a CLI runner."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest
 import torch
@@ -44,3 +47,11 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     """``python -m stnlib.learn ARGS`` in a subprocess; returns the completed process."""
     return subprocess.run([sys.executable, "-m", "stnlib.learn", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")

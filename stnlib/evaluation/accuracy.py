@@ -72,7 +72,7 @@ def plot_accuracy_by_angle(curves: dict[str, AngleAccuracy], ax=None):
 
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     for name, curve in curves.items():
-        ax.plot(curve.centres, curve.accuracy, marker="o", ms=3, label=name)
+        ax.plot(curve.centres.numpy(), curve.accuracy.numpy(), marker="o", ms=3, label=name)
     ax.set(xlabel="test rotation (degrees)", ylabel="accuracy", title="Accuracy by rotation angle")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -91,7 +91,7 @@ def plot_confusion_matrix(matrix: torch.Tensor, class_names=None, ax=None):
 
     ax = ax or plt.subplots(figsize=(4.5, 4))[1]
     rates = matrix.float() / matrix.sum(1, keepdim=True).clamp_min(1)
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
     names = class_names or [str(i) for i in range(len(matrix))]
     ax.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=names, yticklabels=names,
            xlabel="predicted", ylabel="true", title="Confusion matrix")

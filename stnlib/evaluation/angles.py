@@ -64,7 +64,7 @@ def plot_angle_histogram(true: torch.Tensor, predicted: torch.Tensor, title: str
     ax.hist2d(true.numpy(), predicted.clamp(-limit, limit).numpy(), bins=bins,
               range=[[-limit, limit], [-limit, limit]], cmap="magma", cmin=1)
     fit = orthogonal_fit(true, predicted)
-    xs = torch.tensor([-limit, limit])
+    xs = torch.tensor([-limit, limit]).numpy()
     ax.plot(xs, fit.slope * xs + fit.intercept, color="cyan", lw=1.5,
             label=f"slope {fit.slope:.2f}, r = {fit.correlation:.2f}")
     ax.plot(xs, xs, color="white", lw=0.8, ls="--", label="perfect")

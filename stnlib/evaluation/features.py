@@ -69,7 +69,7 @@ def plot_misalignment(rows: list[Misalignment], layer_names: dict[int, str] | No
 
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     names = [(layer_names or {}).get(r.index, f"layer {r.index}") for r in rows]
-    positions = torch.arange(len(rows)).float()
+    positions = torch.arange(len(rows)).float().numpy()
     ax.bar(positions - 0.2, [r.unaligned for r in rows], 0.4, label="no alignment", color="tab:gray")
     ax.bar(positions + 0.2, [r.residual for r in rows], 0.4, label="best spatial rotation", color="tab:red")
     ax.set_xticks(positions.tolist(), names)
@@ -105,7 +105,7 @@ def plot_channel_correspondence(correspondence: torch.Tensor, title: str = "", a
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(4.2, 4))[1]
-    image = ax.imshow(correspondence, cmap="RdBu_r", vmin=-1, vmax=1)
+    image = ax.imshow(correspondence.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set(xlabel="channel j of the rotated image, rotated back", ylabel="channel i of the original",
            title=title or f"self-match {self_match_rate(correspondence):.0%}")
     ax.figure.colorbar(image, ax=ax, fraction=0.046)
@@ -140,7 +140,7 @@ def plot_edge_responses(responses: dict[str, torch.Tensor], axes=None):
               ("horizontal-edge channel\n(original)", responses["original"][1]),
               ("horizontal-edge channel\n(rotated, back)", responses["rotated back"][1])]
     for ax, (title, panel) in zip(axes, panels):
-        ax.imshow(panel, cmap="gray")
+        ax.imshow(panel.numpy(), cmap="gray")
         ax.set_title(title, fontsize=8)
         ax.axis("off")
     return axes
@@ -163,7 +163,8 @@ def plot_filters(filters: torch.Tensor, columns: int = 16, axes=None):
         axes = plt.subplots(rows, columns, figsize=(columns * 0.6, rows * 0.6))[1]
     for ax, weights in zip(axes.flat, list(filters[:, 0]) + [None] * (axes.size - len(filters))):
         if weights is not None:
-            ax.imshow(weights, cmap="RdBu_r", vmin=-weights.abs().max(), vmax=weights.abs().max())
+            limit = weights.abs().max().item()
+            ax.imshow(weights.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
         ax.axis("off")
     return axes
 
@@ -209,7 +210,7 @@ def plot_rotated_feature_maps(maps: dict[str, torch.Tensor], channels: int = 6, 
         axes = plt.subplots(2, len(strongest), figsize=(1.6 * len(strongest), 3.6), squeeze=False)[1]
     for row, (name, tensor) in enumerate(maps.items()):
         for column, channel in enumerate(strongest):
-            axes[row, column].imshow(tensor[channel], cmap="viridis")
+            axes[row, column].imshow(tensor[channel].numpy(), cmap="viridis")
             axes[row, column].axis("off")
             axes[row, column].set_title(f"ch {channel}", fontsize=7)
         axes[row, 0].text(-0.15, 0.5, name, transform=axes[row, 0].transAxes, rotation=90, va="center",

@@ -35,7 +35,7 @@ def plot_st_views(views: list[tuple[str, torch.Tensor]], count: int = 6, axes=No
     for column, (name, tensor) in enumerate(views):
         shown = _display(tensor)
         for row in range(count):
-            axes[row, column].imshow(shown[row], cmap="gray")
+            axes[row, column].imshow(shown[row].numpy(), cmap="gray")
             axes[row, column].axis("off")
         axes[0, column].set_title(name, fontsize=7)
     return axes
@@ -60,7 +60,7 @@ def plot_feature_maps(before: torch.Tensor, after: torch.Tensor, image: int = 0,
         axes = plt.subplots(2, len(strongest), figsize=(1.5 * len(strongest), 3.2), squeeze=False)[1]
     for column, channel in enumerate(strongest.tolist()):
         for row, (name, tensor) in enumerate((("before", before), ("after", after))):
-            axes[row, column].imshow(tensor[image, channel], cmap="viridis")
+            axes[row, column].imshow(tensor[image, channel].numpy(), cmap="viridis")
             axes[row, column].axis("off")
             axes[row, column].set_title(f"ch {channel} {name}", fontsize=7)
     return axes
@@ -89,7 +89,7 @@ def plot_digits(images: torch.Tensor, titles=None, columns: int = 6, axes=None):
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
-            ax.imshow(shown[i], cmap="gray")
+            ax.imshow(shown[i].numpy(), cmap="gray")
             if titles is not None:
                 ax.set_title(titles[i], fontsize=8)
     return axes

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .. import geometry
-from ..errors import ConfigError
+from ..errors import ConfigError, InputShapeError
 from .registry import build_classifier, build_localization_body, output_shape
 from .st import Localization, fresh_copy
 
@@ -208,6 +208,7 @@ class STNetwork(nn.Module):
 
     def input_theta(self, x: torch.Tensor) -> torch.Tensor:
         """Theta ``(B, 2, 3)`` of the ST chain that transforms the input (SL, DL or C0)."""
+        self._check_input(x)
         x = self._standardise(x)
         if self.mode == "feature":
             if not self.slot_index or self.slot_index[0] != 0:
@@ -223,7 +224,13 @@ class STNetwork(nn.Module):
             x = layer(x)
         return x
 
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4 or tuple(x.shape[1:]) != self.in_shape:
+            raise InputShapeError(f"{self.model_name} expects images of shape (B, {', '.join(map(str, self.in_shape))}), "
+                                  f"got {tuple(x.shape)}")
+
     def _trunk(self, x, records):
+        self._check_input(x)
         x = self._standardise(x)
         if self.mode != "feature" and self.has_st:
             return self._layers(self._apply_input_sts(x, records)[0], 0, len(self.layers))

@@ -1,0 +1,127 @@
+"""The explorer in a real browser: JupyterLab, headless Chromium through Playwright.
+
+Starts JupyterLab on 127.0.0.1 with a token, opens the explorer notebook, runs all cells, drags
+the rotation slider and checks that the predicted angle and the image after the ST both change.
+The screenshot is saved to ``test-artifacts/explorer.png``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from stnlib import RunConfig
+from stnlib.train import fit
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.skip("no Chromium browser could be found (install Debian's chromium package; .ci/run does)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    work = tmp_path_factory.mktemp("lab")
+    shutil.copy(ROOT / "notebooks" / "06_explorer.ipynb", work / "06_explorer.ipynb")
+    fit(RunConfig(dataset="mnist5k", model="CNN", localization="FCN", stn_placement=[0], rotate=True,
+                  rotation_range=180, optimizer="adam", lr=0.003, epochs=2, seed=0, name=str(work / "runs" / "c0"),
+                  device="cpu", eval_passes=1), progress=False, log=lambda _: None)
+    port, token = free_port(), "stnlib-browser-test"
+    env = dict(os.environ, STNLIB_RUNS=str(work / "runs"), JUPYTER_CONFIG_DIR=str(work / ".jupyter"))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--ServerApp.token={token}", f"--ServerApp.root_dir={work}", "--ServerApp.open_browser=False",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=open(work / "jupyter.log", "w"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("JupyterLab did not start: " + (work / "jupyter.log").read_text()[-2000:])
+    yield f"{url}/lab/tree/06_explorer.ipynb?token={token}"
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def prediction_text(page) -> str:
+    return page.locator(".stn-prediction").first.inner_text()
+
+
+def explorer_image(page) -> str:
+    return page.locator(".widget-image").first.get_attribute("src") or ""
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_dragging_the_rotation_slider_updates_the_prediction_and_the_image(lab):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        try:
+            page.goto(lab, timeout=90_000)
+            page.wait_for_selector(".jp-Notebook", timeout=90_000)
+            select = page.locator(".jp-Dialog button.jp-mod-accept")
+            try:  # "Select Kernel" on first open
+                select.first.click(timeout=15_000)
+            except Exception:
+                pass
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator, .jp-Toolbar-kernelStatus", timeout=60_000)
+            page.locator(".jp-Notebook").first.click()
+            page.keyboard.press("Escape")
+            page.click("text=Run", timeout=10_000)
+            page.click("text=Run All Cells", timeout=10_000)
+            page.wait_for_selector(".stn-prediction", timeout=180_000)
+            wait_until(lambda: explorer_image(page).startswith("blob:") or len(explorer_image(page)) > 50, 60,
+                       "the explorer's image")
+            before_text, before_image = prediction_text(page), explorer_image(page)
+            assert "rotation +0°" in before_text
+
+            handle = page.locator(".widget-slider .noUi-handle").first
+            handle.scroll_into_view_if_needed()
+            box = handle.bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(box["x"] + 110, box["y"] + box["height"] / 2, steps=12)
+            page.mouse.up()
+            wait_until(lambda: prediction_text(page) != before_text, 60, "the predicted angle to change")
+            wait_until(lambda: explorer_image(page) != before_image, 60, "the image after the ST to change")
+            after_text = prediction_text(page)
+            assert "rotation +0°" not in after_text and "ST undoes" in after_text
+            page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
+        finally:
+            browser.close()

@@ -1,0 +1,97 @@
+"""The explorer as plain Python: setting a control updates the data behind the views."""
+import pytest
+import torch
+
+from stnlib import geometry
+from stnlib.explorer import (ExplorerFigure, ExplorerState, find_runs, plot_sweep, redraw_milliseconds, sweep,
+                             train_builtin)
+from stnlib.models import STNetwork
+from stnlib.train import fit
+from test_training import config
+
+
+def undoing_model(degrees_undone: float, placements=(0,)) -> STNetwork:
+    torch.manual_seed(0)
+    model = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=placements)
+    with torch.no_grad():
+        model.localizations[0].affine.bias.copy_(geometry.theta_from_angle(torch.tensor([-degrees_undone])).flatten())
+    return model
+
+
+@pytest.fixture
+def state(tiny):
+    return ExplorerState(undoing_model(25.0), tiny.test_images, tiny.test_labels)
+
+
+def test_setting_the_angle_updates_the_view(state):
+    before = state.view.input.clone()
+    view = state.set(angle=60.0)
+    assert view.angle == 60.0 and not torch.equal(view.input, before)
+    torch.testing.assert_close(view.input, geometry.rotate(state.images[0][None], 60.0)[0, 0])
+    assert view.predicted_angle == pytest.approx(25.0, abs=1e-3)
+    assert view.probabilities.shape == (10,) and view.probabilities.sum().item() == pytest.approx(1.0)
+    assert [title for title, _ in view.st_outputs] == ["after ST on input"]
+    assert state.trail[-1] == (60.0, pytest.approx(25.0, abs=1e-3))
+
+
+def test_scale_shift_and_digit(state):
+    view = state.set(scale=2.0, shift=(0.2, 0.0), digit=5)
+    assert view.digit == 5 and view.label == int(state.labels[5]) and view.scale == 2.0
+    centre_of_mass = (view.input.sum(0) * torch.arange(28)).sum() / view.input.sum()
+    upright = state.images[5, 0]
+    assert centre_of_mass > (upright.sum(0) * torch.arange(28)).sum() / upright.sum()  # moved right
+
+
+def test_feature_map_st_shows_the_channel_before_and_after(tiny):
+    state = ExplorerState(undoing_model(0.0, placements=(3,)), tiny.test_images, tiny.test_labels)
+    view = state.set(angle=90.0)
+    assert len(view.features) == 3 and all(t.shape == (10, 10) for t in view.features.values())
+    assert view.st_outputs[0][0] == "after ST on layer 3"
+
+
+def test_figure_is_reused_between_moves(state):
+    figure = ExplorerFigure()
+    first = figure.render(state.view, state.trail)
+    axes = list(figure.figure.axes)
+    second = figure.render(state.set(angle=120.0), state.trail)
+    assert first[:4] == b"\x89PNG" and first != second and figure.figure.axes == axes
+    assert redraw_milliseconds(state, figure, moves=3) > 0
+
+
+def test_sweep(state):
+    views = sweep(state, range(-180, 181, 90))
+    assert [v.angle for v in views] == [-180, -90, 0, 90, 180]
+    assert len(plot_sweep(views).axes) == 2 * len(views) + 1
+
+
+def test_find_runs_lists_finished_28x28_runs_only(tmp_path, tiny):
+    fit(config(tmp_path / "runs" / "a", epochs=1), data=tiny, progress=False, log=lambda _: None)
+    (tmp_path / "runs" / "unfinished").mkdir()
+    (tmp_path / "runs" / "unfinished" / "config.json").write_text("{}")
+    assert find_runs([tmp_path / "runs", tmp_path / "missing"]) == [tmp_path / "runs" / "a" / "run"]
+
+
+def test_widget_controls_drive_the_views(tmp_path, tiny, monkeypatch):
+    from stnlib.explorer import Explorer
+    from stnlib.explorer.widget import TRAIN_BUILTIN
+
+    fit(config(tmp_path / "runs", epochs=1), data=tiny, progress=False, log=lambda _: None)
+    monkeypatch.setenv("STNLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.chdir(tmp_path)
+    explorer = Explorer()
+    labels = [label for label, _ in explorer.model_picker.options]
+    assert "STN-C0 (FCN loc)" in labels[0] and labels[-1] == TRAIN_BUILTIN
+    image, text = explorer.image.value, explorer.prediction.value
+    explorer.angle.value = 45
+    assert explorer.state.view.angle == 45 and explorer.image.value != image and explorer.prediction.value != text
+    assert "rotation +45°" in explorer.prediction.value
+    explorer.digit.value = 7
+    assert explorer.state.view.digit == 7
+    assert len(explorer.redraw_seconds) >= 3
+
+
+def test_builtin_model_is_trained_and_saved_as_a_run(tmp_path):
+    seen = []
+    folder = train_builtin(tmp_path / "builtin", lambda done, total: seen.append((done, total)), epochs=1)
+    assert seen == [(1, 1)] and (folder / "final.pt").is_file()
+    assert find_runs([tmp_path]) == [folder]

@@ -1,0 +1,72 @@
+"""Every notebook runs headlessly (smoke profile) and records sane numbers and figures."""
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from stnlib.reproduce import find_notebooks, main, reproduce
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+MAX_CELL_LINES = 25
+
+
+@pytest.mark.parametrize("path", find_notebooks(NOTEBOOKS), ids=lambda p: p.stem)
+def test_notebook_structure(path):
+    nb = nbformat.read(path, as_version=4)
+    kinds = [cell.cell_type for cell in nb.cells]
+    assert kinds[:3] == ["markdown", "code", "code"] and nb.cells[0].source.startswith("# ")
+    assert "parameters" in nb.cells[2].metadata.get("tags", [])
+    for line in nb.cells[2].source.splitlines():  # plain literals only
+        assert "(" not in line.split("#")[0], line
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, "commit notebooks clean"
+            assert len(cell.source.splitlines()) <= MAX_CELL_LINES, cell.source[:80]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    timings = reproduce("smoke", out / "results", out / "figures", NOTEBOOKS, log=lambda _: None)
+    return out, timings
+
+
+def test_every_notebook_runs_in_the_smoke_profile(smoke_run):
+    out, timings = smoke_run
+    assert [status for _, _, status in timings] == ["ok"] * len(find_notebooks(NOTEBOOKS))
+    assert all((out / "results" / "notebooks" / f"{name}.ipynb").is_file() for name, _, _ in timings)
+    summary = (out / "results" / "summary.md").read_text()
+    assert "## Claims" in summary and "| 05_claims |" in summary
+
+
+def test_recorded_accuracies_are_shares(smoke_run):
+    out, _ = smoke_run
+    results = {p.stem: json.loads(p.read_text()) for p in (out / "results" / "results").glob("*.json")}
+    assert {"00_quickstart", "01_feature_alignment", "02_placement", "03_localization_depth", "04_iterations",
+            "05_claims"} <= set(results)
+    assert 0 <= results["00_quickstart"]["test_accuracy"] <= 1
+    for key in ("02_placement", "03_localization_depth", "04_iterations"):
+        for accuracies in results[key]["accuracy"].values():
+            assert accuracies and all(0 <= a <= 1 for a in accuracies)
+
+
+def test_figures_are_written_as_png_and_pdf(smoke_run):
+    out, _ = smoke_run
+    pngs = {p.stem for p in (out / "figures").glob("*.png")}
+    assert pngs == {p.stem for p in (out / "figures").glob("*.pdf")}
+    for prefix in ("00_", "01_", "02_", "03_", "04_"):
+        assert any(name.startswith(prefix) for name in pngs), prefix
+    assert "02_predicted_vs_true_angle_c0_c1_c2" in pngs and "01_misalignment_after_best_spatial_rotation" in pngs
+
+
+def test_the_claims_table_covers_every_claim(smoke_run):
+    out, _ = smoke_run
+    claims = json.loads((out / "results" / "results" / "05_claims.json").read_text())["claims"]
+    assert [c["claim"] for c in claims] == ["C1", "C2", "C3", "C4", "C5"]
+    assert all(c["verdict"] != "not measured" and c["measured"] for c in claims)
+
+
+def test_reproduce_rejects_an_unknown_profile(capsys):
+    assert main(["--profile", "huge", "--output", "/tmp/unused"]) == 2
+    assert "unknown profile 'huge'" in capsys.readouterr().err
