@@ -10,12 +10,13 @@ STAMP = $(VENV)/.stnlib-installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[study,test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[study,sweep,prepare,test]"
 	touch $(STAMP)
 
 setup: $(STAMP)
 
-study: flagship
+study: setup
+	$(BIN)/python -m stnlib.reproduce --profile quick --output results --figures figures
 
 flagship: setup
 	$(BIN)/python -m stnlib.learn -d mnist5k -e 10 -m CNN -l CNN -p 0 --rotate -o adam --lr 0.001 --seed 0 \

@@ -55,6 +55,7 @@ class RunConfig:
     data_root: str | None = None  # dataset folder; None: $STNLIB_DATA or the user cache
     precision: str = "auto"  # auto, fp32 or bf16 (autocast for the classifier and localization)
     eval_passes: int = 10  # rotated passes over the test set for the final accuracy
+    limit: int | None = None  # use only the first N training and N test images (quick experiments)
 
     @property
     def has_st(self) -> bool:
@@ -79,6 +80,8 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"--{name} must be >= 0, got {value}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be >= 1, got {self.limit}")
         for name in ("runs", "batch_size", "eval_passes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")

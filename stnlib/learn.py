@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--data-root", default=None, help="dataset folder (default: $STNLIB_DATA or ~/.cache/stnlib)")
     new.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (autocast)")
     new.add_argument("--eval-passes", type=int, default=10, help="rotated test passes for the final accuracy")
+    new.add_argument("--limit", type=int, default=None, help="use only the first N training and N test images")
     new.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     return p
 

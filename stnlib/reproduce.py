@@ -29,6 +29,8 @@ def run_notebook(notebook: Path, executed: Path, parameters: dict) -> float:
     import papermill
 
     start = time.perf_counter()
+    declared = papermill.inspect_notebook(str(notebook))  # pass only what the notebook declares
+    parameters = {k: v for k, v in parameters.items() if k in declared}
     papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, cwd=str(notebook.parent),
                                kernel_name="python3", progress_bar=False, log_output=False)
     return time.perf_counter() - start

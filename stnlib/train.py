@@ -8,6 +8,7 @@ transformation is applied to whole batches there.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import signal
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import geometry, runs
@@ -26,6 +26,8 @@ from .data import Batch, ImageData, augmentation_for, load_dataset
 from .device import autocast, pick_device, resolve_precision
 from .errors import ConfigError, RunFolderError, TrainingDiverged
 from .evaluation import evaluate, test_accuracy
+from .losses import classification_loss
+from .losses import correct as count_correct
 from .models import STNetwork, build_model
 from .moments import canonicalizing_angle, moment_probability
 
@@ -139,7 +141,8 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=config.switch_after_iterations, gamma=1.0 / config.divide_lr_by)
         self.generator = torch.Generator().manual_seed(self.seed)  # sample order and angles
-        self.augmentation = augmentation_for(config.rotate, config.rotation_range)
+        self.augmentation = augmentation_for(config, self.data, train=True)
+        self.test_augmentation = augmentation_for(config, self.data, train=False)
         self.epochs = config.epochs if config.epochs is not None else config.iterations // self.batches_per_epoch
         self.epoch, self.iteration, self.current = 0, 0, None
         self.canonical_angles = (canonicalizing_angle(self.data.train_images).cpu()
@@ -187,8 +190,8 @@ class Trainer:
                 correct = torch.zeros((), device=self.device)
             else:
                 logits = self.model(batch.images).float()
-                loss = F.cross_entropy(logits, batch.labels)
-                correct = (logits.argmax(1) == batch.labels).sum()
+                loss = classification_loss(logits, batch.labels)
+                correct = count_correct(logits, batch.labels).sum()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -215,7 +218,7 @@ class Trainer:
             angles = torch.where(canonical, self.canonical_angles[index], angles)
         index = index.to(self.device)
         batch = Batch(self.data.train_images[index], self.data.train_labels[index], index)
-        return self.augmentation(batch, angles=angles)
+        return self.augmentation(batch, self.generator, angles=angles)
 
     def train_epoch(self) -> EpochProgress:
         if self.current is None:
@@ -256,7 +259,7 @@ class Trainer:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         if self.config.pretrain:
             return self.pretrain_test_loss(generator), float("nan")
-        score = evaluate(self.model, self.data.test_images, self.data.test_labels, self.augmentation,
+        score = evaluate(self.model, self.data.test_images, self.data.test_labels, self.test_augmentation,
                          generator, self.precision)
         return score.loss, score.accuracy
 
@@ -266,7 +269,7 @@ class Trainer:
         total = 0.0
         for start in range(0, len(self.data.test_images), 1000):
             images = self.data.test_images[start:start + 1000]
-            batch = self.augmentation(Batch(images, self.data.test_labels[start:start + 1000], None), generator)
+            batch = self.test_augmentation(Batch(images, self.data.test_labels[start:start + 1000], None), generator)
             theta = self.model.input_theta(batch.images)
             target = geometry.theta_from_angle(canonicalizing_angle(batch.images))
             total += (theta[:, :, :2] - target[:, :, :2]).abs().mean(dim=(1, 2)).sum().item()
@@ -297,7 +300,7 @@ class Trainer:
 
     def finish(self, wall_seconds: float) -> RunResult:
         passes = [] if self.config.pretrain else test_accuracy(
-            self.model, self.data.test_images, self.data.test_labels, self.augmentation,
+            self.model, self.data.test_images, self.data.test_labels, self.test_augmentation,
             self.config.eval_passes, seed=self.seed + 7_919, precision=self.precision)
         train_seconds = sum(e["train_seconds"] for e in self.history)
         trained_images = sum(e["images_per_second"] * e["train_seconds"] for e in self.history)
@@ -351,6 +354,11 @@ def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: 
     if config.seed is None:
         config = replace(config, seed=random.randrange(2**31))
     data = data if data is not None else load_dataset(config.dataset, config.data_root)
+    if config.limit:
+        data = dataclasses.replace(data, train_images=data.train_images[:config.limit],
+                                   train_labels=data.train_labels[:config.limit],
+                                   test_images=data.test_images[:config.limit], test_labels=data.test_labels[:config.limit])
+    augmentation_for(config, data)  # fails fast on transformations the dataset does not take
     probe = build_model(config, data.spec)  # fails fast on impossible models and unusable weights
     if config.load_model:
         load_weights(probe, config.load_model)

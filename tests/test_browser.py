@@ -49,7 +49,7 @@ def lab(tmp_path_factory):
     env = dict(os.environ, STNLIB_RUNS=str(work / "runs"), JUPYTER_CONFIG_DIR=str(work / ".jupyter"))
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={work}", "--ServerApp.open_browser=False",
+         f"--ServerApp.token={token}", f"--ServerApp.root_dir={work}", "--ServerApp.open_browser=False", "--allow-root",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=open(work / "jupyter.log", "w"))
     url = f"http://127.0.0.1:{port}"
@@ -122,6 +122,10 @@ def test_dragging_the_rotation_slider_updates_the_prediction_and_the_image(lab):
             wait_until(lambda: explorer_image(page) != before_image, 60, "the image after the ST to change")
             after_text = prediction_text(page)
             assert "rotation +0°" not in after_text and "ST undoes" in after_text
+            wait_until(lambda: page.get_by_text("Python 3 (ipykernel) | Idle").count() > 0, 60, "an idle kernel")
+            news = page.get_by_role("button", name="No", exact=True)
+            if news.count():
+                news.first.click()
             page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
         finally:
             browser.close()

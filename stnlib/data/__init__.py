@@ -1,5 +1,5 @@
 """Datasets (by name), batches that keep their true transformation, and batch transforms."""
-from . import mnist  # noqa: F401  (registers the MNIST family)
+from . import cifar, mnist, placed_mnist  # noqa: F401  (register the datasets)
 from .images import Batch, BatchLoader, DataSpec, ImageData, TrueTransform
 from .registry import DATASETS, default_data_root, load_dataset, register_dataset
 from .transforms import RandomRotation, augmentation_for

@@ -43,11 +43,14 @@ class ImageData:
     padding_mode: str = "zeros"  # padding of the ST's resampling
     st_downsample: int = 1  # the ST's output is smaller than its input by this factor
     classes: list[str] = field(default_factory=list)
+    kind: str = "rotation"  # the batch transformation: rotation, translate, scale or plankton
+    canvas: int | None = None  # translate/scale: stored digits are drawn on a canvas of this side
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        """``(C, H, W)``."""
-        return tuple(self.train_images.shape[1:])
+        """``(C, H, W)`` of what the model sees."""
+        channels, height, width = self.train_images.shape[1:]
+        return (channels, self.canvas, self.canvas) if self.canvas else (channels, height, width)
 
     @property
     def spec(self) -> "DataSpec":

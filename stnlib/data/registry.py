@@ -43,7 +43,12 @@ def default_data_root() -> Path:
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None) -> ImageData:
-    """Load a registered dataset into memory (CPU tensors)."""
+    """Load a registered dataset, or a precomputed folder prefix, into memory (CPU tensors)."""
+    from .precomputed import load_precomputed, looks_like_prefix
+
     if name not in DATASETS:
-        raise UnknownNameError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+        if looks_like_prefix(name):
+            return load_precomputed(name)
+        raise UnknownNameError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}, "
+                               f"or a precomputed folder prefix such as data/svhn/")
     return DATASETS[name].load(Path(root).expanduser() if root else default_data_root())

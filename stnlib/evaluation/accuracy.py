@@ -4,10 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..data import BatchLoader, RandomRotation
 from ..device import autocast
+from ..losses import classification_loss
+from ..losses import correct as count_correct
 from .passes import EVAL_BATCH_SIZE, Predictions
 
 
@@ -32,8 +33,8 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, augmentation: Ra
         batch = augmentation(batch, generator)
         with autocast(images.device, precision):
             logits = model(batch.images)
-        loss_sum += F.cross_entropy(logits.float(), batch.labels, reduction="sum")
-        correct += (logits.argmax(1) == batch.labels).sum()
+        loss_sum += classification_loss(logits, batch.labels, reduction="sum")
+        correct += count_correct(logits, batch.labels).sum()
     model.train(was_training)
     n = len(images)
     return Score(loss=loss_sum.item() / n, accuracy=correct.item() / n)
@@ -101,3 +102,27 @@ def plot_confusion_matrix(matrix: torch.Tensor, class_names=None, ax=None):
             ax.text(j, i, value, ha="center", va="center", fontsize=6,
                     color="white" if rates[i, j] > 0.5 else "black")
     return ax
+
+
+@torch.no_grad()
+def accuracy_under_rotations(model, images: torch.Tensor, labels: torch.Tensor, count: int = 17,
+                             precision: str = "fp32") -> list[dict]:
+    """Accuracy with every test image turned by each of ``count`` angles evenly spaced over
+    ``[-180, 180]`` (17: steps of 22.5 degrees, as the original's PlanktonSet statistics)."""
+    rows = []
+    for angle in torch.linspace(-180, 180, count).tolist():
+        fixed = RandomRotation(180.0)
+        score_angles = torch.full((len(images),), angle)
+        correct_count = 0
+        for start in range(0, len(images), EVAL_BATCH_SIZE):
+            batch = BatchLoader(images[start:start + EVAL_BATCH_SIZE], labels[start:start + EVAL_BATCH_SIZE],
+                                EVAL_BATCH_SIZE)
+            for part in batch:
+                turned = fixed(part, angles=score_angles[:len(part.labels)])
+                was_training = model.training
+                model.eval()
+                with autocast(images.device, precision):
+                    correct_count += int(count_correct(model(turned.images), turned.labels).sum())
+                model.train(was_training)
+        rows.append({"angle": angle, "accuracy": correct_count / len(images)})
+    return rows

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import geometry
+from ..losses import classification_loss
 
 
 def features_at(model, images: torch.Tensor, index: int) -> torch.Tensor:
@@ -174,7 +175,7 @@ def gradient_magnitudes(model, images: torch.Tensor, labels: torch.Tensor) -> li
     was_training = model.training
     model.train()
     model.zero_grad(set_to_none=True)
-    F.cross_entropy(model(images), labels).backward()
+    classification_loss(model(images), labels).backward()
     norms = [(name, p.grad.norm().item()) for name, p in model.named_parameters() if p.grad is not None]
     model.zero_grad(set_to_none=True)
     model.train(was_training)

@@ -28,7 +28,9 @@ class Predictions:
 
     @property
     def correct(self) -> torch.Tensor:
-        return self.predicted == self.labels
+        """``(N,)`` bool; with several labels per image, all of them right."""
+        hits = self.predicted == self.labels
+        return hits.all(-1) if hits.dim() == 2 else hits
 
 
 @torch.no_grad()
@@ -50,7 +52,7 @@ def collect_predictions(model, images: torch.Tensor, labels: torch.Tensor, augme
             st_index = [r.index for r in seen.sts]
             thetas = (torch.stack([r.theta.float() for r in seen.sts], 1) if seen.sts
                       else torch.zeros(len(batch.labels), 0, 2, 3, device=device))
-            for key, value in (("labels", batch.labels), ("predicted", seen.logits.argmax(1)),
+            for key, value in (("labels", batch.labels), ("predicted", seen.logits.argmax(-1)),
                                ("true_angle", batch.true.angle), ("thetas", thetas)):
                 parts[key].append(value.cpu())
     model.train(was_training)

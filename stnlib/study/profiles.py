@@ -23,6 +23,7 @@ class Profile:
     test_limit: int | None = None  # and the first N test images
     analysis_images: int = 500  # test images for angle and feature analyses
     iteration_seeds: int = 1  # seeds per configuration in the iterations notebook
+    runner: str = "local"  # "local": train in the notebook's process; "ray": through stnlib.sweep
     description: str = ""
 
 
@@ -34,8 +35,8 @@ PROFILES = {
     "quick": Profile("quick", "mnist5k", epochs=10, seeds=3, lr=0.003, eval_passes=10, analysis_images=500,
                      description="the embedded mnist5k on the CPU: the whole study in about 10 minutes"),
     "paper": Profile("paper", "mnist", epochs=50, seeds=5, optimizer="sgd", lr=0.01, momentum=0.9,
-                     lr_drops=(0.6, 0.8), device="cuda", analysis_images=2000, iteration_seeds=3,
-                     description="full MNIST on CUDA, SGD with momentum and two lr drops, 5 seeds"),
+                     lr_drops=(0.6, 0.8), device="cuda", analysis_images=2000, iteration_seeds=3, runner="ray",
+                     description="full MNIST on CUDA, SGD with momentum and two lr drops, 5 seeds, trained through Ray"),
 }
 
 

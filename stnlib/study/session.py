@@ -81,6 +81,22 @@ class Study:
     def runs(self, variant: Variant, seeds: int | None = None) -> list[runs.Run]:
         return [self.run(variant, seed) for seed in range(seeds or self.profile.seeds)]
 
+    def train_all(self, variants, seeds: int | None = None) -> None:
+        """Train every missing run of ``variants`` x seeds; with the ``ray`` runner, all at once
+        as a sweep (one Ray task a run, one GPU each when there are GPUs)."""
+        configs = [self.config(v, s) for v in variants for s in range(seeds or self.profile.seeds)]
+        missing = [c for c in configs if not self._finished_with(Path(c.name), c)]
+        if self.profile.runner != "ray" or not missing:
+            return
+        from ..sweep import Point, run_sweep
+
+        self.log(f"training {len(missing)} runs through Ray")
+        outcome = run_sweep([Point({}, c) for c in missing], gpus_per_run=1 if torch.cuda.is_available() else 0,
+                            log=self.log)
+        failed = [p for p in outcome if p.status == "failed"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} run(s) failed, e.g. {failed[0].folder}: {failed[0].error}")
+
     @staticmethod
     def _finished_with(folder: Path, config: RunConfig) -> bool:
         if not (folder / runs.METRICS).is_file() or not (folder / runs.CONFIG).is_file():
@@ -92,6 +108,7 @@ class Study:
     def accuracy_table(self, variants, seeds: int | None = None) -> list[dict]:
         """One row per variant: test accuracy of each seed, their mean and standard deviation."""
         rows = []
+        self.train_all(variants, seeds)
         for variant in variants:
             trained = self.runs(variant, seeds)
             accuracies = [r.metrics["test_accuracy"] for r in trained]
