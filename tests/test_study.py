@@ -3,7 +3,7 @@ import pytest
 
 from stnlib.study import (CLAIMS, C1, DL2, NO_ST, SL1, Study, claims_markdown, claims_table, failed_to_train,
                           iterated)
-from stnlib.study.claims import MISSING, NOT_REPRODUCED, REPRODUCED, UNRESOLVED, direction
+from stnlib.study.claims import MISSING, NOT_REPRODUCED, PARTLY, REPRODUCED, UNRESOLVED, direction
 
 
 def test_variants_map_to_the_original_cli_options(tmp_path):
@@ -46,7 +46,7 @@ def synthetic_results(c0=(0.95, 0.96, 0.955), c1=(0.90, 0.91, 0.905)):
             {"index": 3, "angle": 90.0, "residual": 0.6, "unaligned": 1.0}], "self_match_rate": 0.05},
         "02_placement": {"accuracy": {"no ST": [0.88, 0.89], "STN-C0": list(c0), "STN-C1": list(c1),
                                       "STN-C2": list(c1)},
-                         "angle_fit": {"STN-C0": {"correlation": 0.95}, "STN-C1": {"correlation": 0.3},
+                         "angle_fit": {"STN-C0": {"correlation": 0.95, "slope": 0.9}, "STN-C1": {"correlation": 0.3},
                                        "STN-C2": {"correlation": 0.1}}},
         "03_localization_depth": {"accuracy": {"STN-SL1": [0.95, 0.951, 0.952], "STN-SL2": [0.96, 0.961, 0.962],
                                                "STN-DL1": [0.93, 0.931, 0.932], "STN-DL2": [0.90, 0.905, 0.91]},
@@ -65,6 +65,9 @@ def test_claims_table_verdicts():
     assert rows["C5"].verdict == UNRESOLVED
     reversed_c1 = {r.claim: r for r in claims_table(synthetic_results(c0=(0.90, 0.91, 0.905), c1=(0.95, 0.96, 0.955)))}
     assert reversed_c1["C1"].verdict == NOT_REPRODUCED
+    weak = synthetic_results()
+    weak["02_placement"]["angle_fit"]["STN-C0"]["correlation"] = 0.6
+    assert {r.claim: r for r in claims_table(weak)}["C2"].verdict == PARTLY
 
 
 def test_claims_table_without_results_says_not_measured():

@@ -9,8 +9,8 @@ import math
 import statistics
 from dataclasses import dataclass
 
-REPRODUCED, UNRESOLVED, NOT_REPRODUCED, MISSING = (
-    "reproduced", "not resolved at this scale", "not reproduced", "not measured")
+REPRODUCED, PARTLY, UNRESOLVED, NOT_REPRODUCED, MISSING = (
+    "reproduced", "partly reproduced", "not resolved at this scale", "not reproduced", "not measured")
 
 CLAIMS = {
     "C1": "Transforming feature maps instead of the input lowers accuracy on rotated data (STN-C0 vs STN-C1, C2).",
@@ -70,9 +70,12 @@ def claim_c2(results) -> tuple[str, str]:
     fits = results["02_placement"]["angle_fit"]
     r = {k: fits[k]["correlation"] for k in ("STN-C0", "STN-C1", "STN-C2") if k in fits}
     measured = ", ".join(f"r({k}) = {v:.2f}" for k, v in r.items())
+    measured += f"; slope of STN-C0 {fits['STN-C0']['slope']:.2f} (1 = undoes the whole rotation)"
     tracks = r["STN-C0"] > 0.8
     ordered = all(r["STN-C0"] > r[k] + 0.05 for k in r if k != "STN-C0")
-    return measured, REPRODUCED if tracks and ordered else (NOT_REPRODUCED if not tracks else UNRESOLVED)
+    if ordered:
+        return measured, REPRODUCED if tracks else PARTLY
+    return measured, NOT_REPRODUCED
 
 
 def claim_c3(results) -> tuple[str, str]:
