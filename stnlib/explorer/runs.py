@@ -40,15 +40,17 @@ def find_runs(roots, max_depth: int = 6) -> list[Path]:
     return found
 
 
-def builtin_config(folder: Path, epochs: int = 15) -> RunConfig:
-    """STN-C0 with a CNN localization on mnist5k, rotations in +-180 degrees (the slider's range)."""
-    return RunConfig(dataset="mnist5k", model="CNN", localization="CNN", stn_placement=[0], rotate=True,
-                     rotation_range=180.0, optimizer="adam", lr=0.001, epochs=epochs, seed=0, name=str(folder),
-                     device="cpu")
+def builtin_config(folder: Path, epochs: int = 40) -> RunConfig:
+    """STN-C0 with an FCN localization on mnist5k rotated in +-90 degrees, its localization learning
+    ten times faster: about 30 s on 2 CPU cores, 0.96 accuracy, and an ST that visibly turns digits
+    back (on +-180 degrees no ST learned to undo rotations in that time)."""
+    return RunConfig(dataset="mnist5k", model="CNN", localization="FCN", stn_placement=[0], rotate=True,
+                     rotation_range=90.0, optimizer="adam", lr=0.001, loc_lr_multiplier=10.0, epochs=epochs,
+                     seed=0, name=str(folder), device="cpu")
 
 
 def train_builtin(folder: Path, on_epoch: Callable[[int, int], None] = lambda done, total: None,
-                  epochs: int = 15) -> Path:
+                  epochs: int = 40) -> Path:
     """Train the built-in model into ``folder`` (about a minute on 2 CPU cores) and return it."""
     from ..train import fit
 
