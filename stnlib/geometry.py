@@ -112,9 +112,14 @@ def warp(x: torch.Tensor, theta: torch.Tensor, size: tuple[int, int] | None = No
         padding_mode: ``"zeros"``, ``"border"`` or ``"reflection"``.
     Returns:
         ``(B, C, H', W')`` in ``x``'s dtype. The grid is always built in float32.
+    Raises:
+        FloatingPointError: on the CPU, when ``theta`` holds NaN or infinity.
     """
     batch, channels, height, width = x.shape
     out_h, out_w = size if size is not None else (height, width)
+    if x.device.type == "cpu" and not bool(torch.isfinite(theta).all()):
+        # grid_sample's CPU kernels read out of bounds on NaN coordinates: stop here instead.
+        raise FloatingPointError("theta is not finite (the localization network diverged)")
     with torch.autocast(device_type=x.device.type, enabled=False):
         grid = F.affine_grid(theta.float(), [batch, channels, out_h, out_w],
                              align_corners=ALIGN_CORNERS)

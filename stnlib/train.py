@@ -236,8 +236,11 @@ class Trainer:
                                   f"{progress.position // self.config.batch_size + 1}")
             start = time.perf_counter()
             batch = self.next_batch(progress)
-            loss, correct = self.train_step(batch)
-            loss_value = loss.item()
+            try:
+                loss, correct = self.train_step(batch)
+                loss_value = loss.item()
+            except FloatingPointError:  # a non-finite theta
+                loss_value = float("nan")
             if not math.isfinite(loss_value):
                 bar.close()
                 raise TrainingDiverged(

@@ -70,3 +70,10 @@ def test_scale_and_shift_read_back():
 def test_warp_output_size():
     out = geometry.warp(torch.rand(2, 1, 60, 60), geometry.identity_theta(2), size=(30, 30))
     assert out.shape == (2, 1, 30, 30)
+
+
+def test_a_non_finite_theta_is_refused_before_sampling():
+    theta = geometry.identity_theta(2)
+    theta[1, 0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="theta is not finite"):
+        geometry.warp(torch.rand(2, 1, 8, 8), theta)
