@@ -129,8 +129,9 @@ class Study:
         self.figures.mkdir(parents=True, exist_ok=True)
         figure.tight_layout()
         paths = [self.figures / f"{name}.{ext}" for ext in ("png", "pdf")]
-        for path in paths:
-            figure.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight")
+        for path in paths:  # no creation date in the PDF: the same figure gives the same file
+            metadata = {"CreationDate": None} if path.suffix == ".pdf" else {}
+            figure.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight", metadata=metadata)
         return paths
 
     def record(self, key: str, values: dict) -> Path:
