@@ -109,20 +109,15 @@ def accuracy_under_rotations(model, images: torch.Tensor, labels: torch.Tensor, 
                              precision: str = "fp32") -> list[dict]:
     """Accuracy with every test image turned by each of ``count`` angles evenly spaced over
     ``[-180, 180]`` (17: steps of 22.5 degrees, as the original's PlanktonSet statistics)."""
-    rows = []
+    was_training = model.training
+    model.eval()
+    rotation, rows = RandomRotation(180.0), []
     for angle in torch.linspace(-180, 180, count).tolist():
-        fixed = RandomRotation(180.0)
-        score_angles = torch.full((len(images),), angle)
-        correct_count = 0
-        for start in range(0, len(images), EVAL_BATCH_SIZE):
-            batch = BatchLoader(images[start:start + EVAL_BATCH_SIZE], labels[start:start + EVAL_BATCH_SIZE],
-                                EVAL_BATCH_SIZE)
-            for part in batch:
-                turned = fixed(part, angles=score_angles[:len(part.labels)])
-                was_training = model.training
-                model.eval()
-                with autocast(images.device, precision):
-                    correct_count += int(count_correct(model(turned.images), turned.labels).sum())
-                model.train(was_training)
-        rows.append({"angle": angle, "accuracy": correct_count / len(images)})
+        hits = 0
+        for batch in BatchLoader(images, labels, EVAL_BATCH_SIZE):
+            turned = rotation(batch, angles=torch.full((len(batch.labels),), angle))
+            with autocast(images.device, precision):
+                hits += int(count_correct(model(turned.images), turned.labels).sum())
+        rows.append({"angle": angle, "accuracy": hits / len(images)})
+    model.train(was_training)
     return rows

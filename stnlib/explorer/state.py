@@ -46,6 +46,7 @@ class ExplorerState:
         self.angle, self.scale, self.shift, self.digit = 0.0, 1.0, (0.0, 0.0), 0
         self.trail: list[tuple[float, float]] = []
         self._feature_channel: int | None = None
+        self._upright: tuple | None = None  # (digit, index, features of the upright digit)
         self.view = self.update()
 
     def set(self, angle=None, scale=None, shift=None, digit=None) -> View:
@@ -59,7 +60,7 @@ class ExplorerState:
         return self.view
 
     def set_model(self, model) -> View:
-        self.model, self._feature_channel, self.trail = model.eval(), None, []
+        self.model, self._feature_channel, self._upright, self.trail = model.eval(), None, None, []
         self.view = self.update()
         return self.view
 
@@ -90,7 +91,10 @@ class ExplorerState:
         record = next((r for r in seen.sts if r.index > 0 and self.model.mode == "feature"), None)
         if record is None:
             return {}
-        upright = self.model._layers(self.model._standardise(self.images[self.digit][None]), 0, record.index)[0]
+        if self._upright is None or self._upright[:2] != (self.digit, record.index):
+            features = self.model._layers(self.model._standardise(self.images[self.digit][None]), 0, record.index)[0]
+            self._upright = (self.digit, record.index, features)
+        upright = self._upright[2]
         if self._feature_channel is None:
             self._feature_channel = int(upright.abs().flatten(1).mean(1).argmax())
         c = self._feature_channel
