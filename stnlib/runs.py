@@ -82,6 +82,11 @@ def read_torch(path: Path, what: str = "checkpoint"):
         raise RunFolderError(f"{what} {path} is corrupt or not a PyTorch file ({type(exc).__name__})") from None
 
 
+def weights_file(run_dir: Path) -> Path:
+    """``final.pt`` of a run folder when training finished, else its latest checkpoint."""
+    return run_dir / FINAL if (run_dir / FINAL).is_file() else run_dir / CHECKPOINT
+
+
 def versions() -> dict[str, str]:
     import numpy
     import torchvision
@@ -148,15 +153,10 @@ def load_run(folder, run: int = 0, device: str = "cpu") -> Run:
     if not 0 <= run < config.runs:
         raise RunFolderError(f"{folder} has {config.runs} run(s); run {run} does not exist")
     run_dir = run_dirs(folder, config.runs)[run]
-    if (run_dir / FINAL).is_file():
-        weights = read_torch(run_dir / FINAL, "weights")
-        state, extra = weights["model"], weights.get("extra_iterations", 0)
-    else:
-        checkpoint = read_torch(run_dir / CHECKPOINT)
-        state, extra = checkpoint["model"], checkpoint.get("extra_iterations", 0)
+    weights = read_torch(weights_file(run_dir), "weights")
     model = build_model(config, DataSpec.from_dict(saved["data"]))
-    apply_added_iterations(model, extra)
-    model.load_state_dict(state)
+    apply_added_iterations(model, weights.get("extra_iterations", 0))
+    model.load_state_dict(weights["model"])
     model.to(device).eval()
     history = read_json(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else []
     metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).is_file() else {}

@@ -8,7 +8,6 @@ transformation is applied to whole batches there.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import signal
@@ -22,7 +21,7 @@ from tqdm.auto import tqdm
 
 from . import geometry, runs
 from .config import RunConfig
-from .data import Batch, ImageData, augmentation_for, load_dataset
+from .data import Batch, BatchLoader, ImageData, augmentation_for, load_dataset
 from .device import autocast, pick_device, resolve_precision
 from .errors import ConfigError, RunFolderError, TrainingDiverged
 from .evaluation import evaluate, test_accuracy
@@ -81,11 +80,19 @@ def build_optimizer(model: STNetwork, config: RunConfig) -> torch.optim.Optimize
                            nesterov=config.optimizer == "nesterov", weight_decay=config.weight_decay)
 
 
+def moment_alignment_error(model: STNetwork, images: torch.Tensor) -> torch.Tensor:
+    """``--pretrain``'s loss per image ``(B,)``: mean absolute difference between the linear part of
+    the input ST's theta and that of the rotation to the moment-canonical pose."""
+    theta = model.input_theta(images)
+    target = geometry.theta_from_angle(canonicalizing_angle(images))
+    return (theta[:, :, :2] - target[:, :, :2]).abs().mean(dim=(1, 2))
+
+
 def load_weights(model: STNetwork, path: str) -> list[str]:
     """Load ``--load-model`` weights (a run folder, a final.pt or a checkpoint); returns missing keys."""
     source = Path(path)
     if source.is_dir():
-        source = source / runs.FINAL if (source / runs.FINAL).is_file() else source / runs.CHECKPOINT
+        source = runs.weights_file(source)
     saved = runs.read_torch(source, "--load-model file")
     state = saved.get("model", saved) if isinstance(saved, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -184,9 +191,7 @@ class Trainer:
         """One optimizer step; returns the batch's mean loss and number of correct predictions."""
         with autocast(self.device, self.precision):
             if self.config.pretrain:
-                theta = self.model.input_theta(batch.images)
-                target = geometry.theta_from_angle(canonicalizing_angle(batch.images))
-                loss = (theta[:, :, :2] - target[:, :, :2]).abs().mean()
+                loss = moment_alignment_error(self.model, batch.images).mean()
                 correct = torch.zeros((), device=self.device)
             else:
                 logits = self.model(batch.images).float()
@@ -270,12 +275,8 @@ class Trainer:
     def pretrain_test_loss(self, generator) -> float:
         self.model.eval()
         total = 0.0
-        for start in range(0, len(self.data.test_images), 1000):
-            images = self.data.test_images[start:start + 1000]
-            batch = self.test_augmentation(Batch(images, self.data.test_labels[start:start + 1000], None), generator)
-            theta = self.model.input_theta(batch.images)
-            target = geometry.theta_from_angle(canonicalizing_angle(batch.images))
-            total += (theta[:, :, :2] - target[:, :, :2]).abs().mean(dim=(1, 2)).sum().item()
+        for batch in BatchLoader(self.data.test_images, self.data.test_labels, 1000):
+            total += moment_alignment_error(self.model, self.test_augmentation(batch, generator).images).sum().item()
         self.model.train()
         return total / len(self.data.test_images)
 
@@ -358,9 +359,7 @@ def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: 
         config = replace(config, seed=random.randrange(2**31))
     data = data if data is not None else load_dataset(config.dataset, config.data_root)
     if config.limit:
-        data = dataclasses.replace(data, train_images=data.train_images[:config.limit],
-                                   train_labels=data.train_labels[:config.limit],
-                                   test_images=data.test_images[:config.limit], test_labels=data.test_labels[:config.limit])
+        data = data.head(config.limit, config.limit)
     augmentation_for(config, data)  # fails fast on transformations the dataset does not take
     probe = build_model(config, data.spec)  # fails fast on impossible models and unusable weights
     if config.load_model:

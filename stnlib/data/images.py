@@ -1,6 +1,7 @@
 """In-memory image datasets and the batches drawn from them."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -56,6 +57,11 @@ class ImageData:
     def spec(self) -> "DataSpec":
         return DataSpec(self.name, self.image_shape, self.num_classes, self.mean, self.std,
                         self.padding_mode, self.st_downsample)
+
+    def head(self, train: int | None = None, test: int | None = None) -> "ImageData":
+        """A copy holding only the first ``train`` training and ``test`` test images (``None``: all)."""
+        return dataclasses.replace(self, train_images=self.train_images[:train], train_labels=self.train_labels[:train],
+                                   test_images=self.test_images[:test], test_labels=self.test_labels[:test])
 
     def to(self, device: torch.device | str) -> "ImageData":
         """A copy whose tensors live on ``device``."""

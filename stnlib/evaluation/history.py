@@ -38,8 +38,7 @@ def accuracy_vs_training_size(config, data, sizes, log=lambda _: None) -> list[d
         if (folder / METRICS).is_file():
             accuracy = read_json(folder / METRICS)["test_accuracy"]
         else:
-            subset = dataclasses.replace(data, train_images=data.train_images[:n], train_labels=data.train_labels[:n])
-            result = fit(dataclasses.replace(config, name=str(folder)), overwrite=True, data=subset,
+            result = fit(dataclasses.replace(config, name=str(folder)), overwrite=True, data=data.head(train=n),
                          log=log, progress=False)[0]
             accuracy = result.metrics["test_accuracy"]
         rows.append({"examples": n, "test_accuracy": accuracy})

@@ -40,11 +40,7 @@ class Study:
     def data(self) -> ImageData:
         """The profile's dataset (CPU tensors), cut to its train/test limits."""
         if self._data is None:
-            data = load_dataset(self.profile.dataset)
-            p = self.profile
-            self._data = dataclasses.replace(
-                data, train_images=data.train_images[:p.train_limit], train_labels=data.train_labels[:p.train_limit],
-                test_images=data.test_images[:p.test_limit], test_labels=data.test_labels[:p.test_limit])
+            self._data = load_dataset(self.profile.dataset).head(self.profile.train_limit, self.profile.test_limit)
         return self._data
 
     def rotated_examples(self, count: int = 12, seed: int = 0) -> Batch:
