@@ -10,9 +10,11 @@ Conventions used throughout stnlib:
   ``[[1, 0, 0], [0, 1, 0]]``.
 * Angles are in degrees and positive angles turn an image *counter-clockwise*
   on screen, as ``torchvision.transforms.functional.rotate`` does.
-* ``angle_from_theta`` reads the rotation a theta applies to its input. For a
-  pure rotation it equals the original code's ``-atan(theta01 / theta00)``
-  within +-90 degrees, and extends it to +-180 degrees with ``atan2``.
+* ``angle_from_theta`` reads the rotation a theta applies to its input as the
+  *nearest rotation* of theta's 2x2 part, ``atan2(t10 - t01, t00 + t11)``, as the
+  original code's angle statistics do (``-atan2(t01 - t10, t00 + t11)``): shear,
+  uneven scale and reflection-free zoom do not distort it. For a pure rotation it
+  equals ``-atan(t01 / t00)`` within +-90 degrees and covers +-180 degrees.
 """
 from __future__ import annotations
 
@@ -54,9 +56,14 @@ def theta_from_angle(angle: torch.Tensor, scale: torch.Tensor | float = 1.0,
 
 
 def angle_from_theta(theta: torch.Tensor) -> torch.Tensor:
-    """Counter-clockwise rotation, in degrees, that ``theta`` applies: ``(B, 2, 3)`` -> ``(B,)``."""
+    """Counter-clockwise rotation, in degrees, that ``theta`` applies: ``(B, 2, 3)`` -> ``(B,)``.
+
+    The angle of the rotation nearest (in the Frobenius norm) to theta's linear part
+    ``[[t00, t01], [t10, t11]]``: ``atan2(t10 - t01, t00 + t11)``. For theta of
+    ``theta_from_angle(a)`` (``t00 = t11 = cos a``, ``t10 = -t01 = sin a``) it gives ``a``.
+    """
     theta = theta.reshape(-1, 2, 3).float()
-    return torch.rad2deg(torch.atan2(-theta[:, 0, 1], theta[:, 0, 0]))
+    return torch.rad2deg(torch.atan2(theta[:, 1, 0] - theta[:, 0, 1], theta[:, 0, 0] + theta[:, 1, 1]))
 
 
 def undone_angle_from_theta(theta: torch.Tensor) -> torch.Tensor:

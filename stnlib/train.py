@@ -24,7 +24,7 @@ from .config import RunConfig
 from .data import Batch, BatchLoader, ImageData, augmentation_for, load_dataset
 from .device import autocast, pick_device, resolve_precision
 from .errors import ConfigError, RunFolderError, TrainingDiverged
-from .evaluation import evaluate, test_accuracy
+from .evaluation import Score, evaluate, test_accuracy
 from .losses import classification_loss
 from .losses import correct as count_correct
 from .models import STNetwork, build_model
@@ -262,14 +262,14 @@ class Trainer:
         bar.close()
         return progress
 
-    def test_epoch(self):
-        """Loss and accuracy on the test split with fresh random rotations (fixed by seed and epoch)."""
+    def test_epoch(self) -> Score:
+        """Loss, accuracy and (with STs) the undone-angle fit on the test split, with fresh random
+        rotations fixed by seed and epoch."""
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         if self.config.pretrain:
-            return self.pretrain_test_loss(generator), float("nan")
-        score = evaluate(self.model, self.data.test_images, self.data.test_labels, self.test_augmentation,
-                         generator, self.precision)
-        return score.loss, score.accuracy
+            return Score(self.pretrain_test_loss(generator), float("nan"))
+        return evaluate(self.model, self.data.test_images, self.data.test_labels, self.test_augmentation,
+                        generator, self.precision)
 
     @torch.no_grad()
     def pretrain_test_loss(self, generator) -> float:
@@ -287,13 +287,16 @@ class Trainer:
         try:
             while self.epoch < self.epochs:
                 progress = self.train_epoch()
-                test_loss, test_acc = self.test_epoch()
-                entry = {"epoch": self.epoch + 1, "train_loss": progress.loss_sum / max(progress.seen, 1),
+                score = self.test_epoch()
+                entry = {"epoch": self.epoch + 1, "iteration": self.iteration,
+                         "train_loss": progress.loss_sum / max(progress.seen, 1),
                          "train_accuracy": (float("nan") if self.config.pretrain
                                             else progress.correct / max(progress.seen, 1)),
-                         "test_loss": test_loss, "test_accuracy": test_acc,
+                         "test_loss": score.loss, "test_accuracy": score.accuracy,
                          "lr": self.optimizer.param_groups[0]["lr"], "train_seconds": progress.seconds,
                          "images_per_second": progress.seen / max(progress.seconds, 1e-9)}
+                if math.isfinite(score.angle_slope):
+                    entry.update(angle_slope=score.angle_slope, angle_r=score.angle_r)
                 self.history.append(entry)
                 self.epoch, self.current = self.epoch + 1, None
                 self.save_checkpoint()

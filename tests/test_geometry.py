@@ -77,3 +77,16 @@ def test_a_non_finite_theta_is_refused_before_sampling():
     theta[1, 0, 0] = float("nan")
     with pytest.raises(FloatingPointError, match="theta is not finite"):
         geometry.warp(torch.rand(2, 1, 8, 8), theta)
+
+
+def test_angle_is_the_nearest_rotation_so_shear_and_uneven_scale_do_not_distort_it():
+    angles = torch.tensor([25.0, -60.0])
+    rotation = geometry.theta_from_angle(angles)
+    # R @ S with S symmetric positive definite: R is the nearest rotation (polar decomposition).
+    for symmetric in ([[1.6, 0.0], [0.0, 0.7]], [[1.0, 0.3], [0.3, 1.0]]):
+        distortion = torch.eye(2, 3).expand(2, 2, 3).clone()
+        distortion[:, :, :2] = torch.tensor(symmetric)
+        theta = geometry.compose(rotation, distortion)
+        torch.testing.assert_close(geometry.angle_from_theta(theta), angles, atol=1e-4, rtol=0)
+    first_row_reading = torch.rad2deg(torch.atan2(-theta[:, 0, 1], theta[:, 0, 0]))
+    assert (first_row_reading - angles).abs().min() > 1.0  # what reading one row would have given

@@ -5,10 +5,12 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import geometry
 from ..data import BatchLoader, RandomRotation
 from ..device import autocast
 from ..losses import classification_loss
 from ..losses import correct as count_correct
+from .angles import orthogonal_fit
 from .passes import EVAL_BATCH_SIZE, Predictions
 
 
@@ -16,6 +18,10 @@ from .passes import EVAL_BATCH_SIZE, Predictions
 class Score:
     loss: float  # mean cross-entropy
     accuracy: float  # share of correct predictions, in [0, 1]
+    # For models with STs on rotated data: orthogonal-fit slope and Pearson r of the angle the
+    # last ST undoes against the true angle (nan otherwise).
+    angle_slope: float = float("nan")
+    angle_r: float = float("nan")
 
 
 @torch.no_grad()
@@ -29,15 +35,28 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, augmentation: Ra
     was_training = model.training
     model.eval()
     loss_sum, correct = torch.zeros((), device=images.device), torch.zeros((), device=images.device)
+    read_angles = getattr(model, "has_st", False)
+    true_angles, undone_angles = [], []
     for batch in BatchLoader(images, labels, batch_size):
         batch = augmentation(batch, generator)
         with autocast(images.device, precision):
-            logits = model(batch.images)
+            if read_angles:
+                seen = model.inspect(batch.images)
+                logits = seen.logits
+            else:
+                logits = model(batch.images)
+        if read_angles and seen.sts and batch.true.angle is not None:
+            true_angles.append(batch.true.angle.float().cpu())
+            undone_angles.append(geometry.undone_angle_from_theta(seen.sts[-1].theta).cpu())
         loss_sum += classification_loss(logits, batch.labels, reduction="sum")
         correct += count_correct(logits, batch.labels).sum()
     model.train(was_training)
     n = len(images)
-    return Score(loss=loss_sum.item() / n, accuracy=correct.item() / n)
+    score = Score(loss=loss_sum.item() / n, accuracy=correct.item() / n)
+    if true_angles:
+        fit = orthogonal_fit(torch.cat(true_angles), torch.cat(undone_angles))
+        score.angle_slope, score.angle_r = fit.slope, fit.correlation
+    return score
 
 
 def test_accuracy(model, images: torch.Tensor, labels: torch.Tensor, augmentation: RandomRotation,
