@@ -36,9 +36,46 @@ def run_notebook(notebook: Path, executed: Path, parameters: dict) -> float:
     return time.perf_counter() - start
 
 
+def machine_line(profile: str) -> str:
+    """The processor, threads and precision the run used, for the summary's header."""
+    import platform
+
+    import torch
+
+    from .device import pick_device, resolve_precision
+
+    device = pick_device(PROFILES[profile].device if PROFILES[profile].device != "cuda" or torch.cuda.is_available()
+                         else "cpu")
+    if device.type == "cuda":
+        processor = torch.cuda.get_device_name(device)
+    else:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")] if Path("/proc/cpuinfo").is_file() else []
+        processor = f"{names[0] if names else platform.processor() or 'unknown CPU'}, {torch.get_num_threads()} threads"
+    return f"{processor}; precision {resolve_precision(PROFILES[profile].precision, device)}"
+
+
+def input_st_lines(results: dict) -> list[str]:
+    """Per seed, how much of each rotation STN-C0 undoes on the held-out digits."""
+    fits = results.get("02_placement", {}).get("angle_fits", {}).get("STN-C0")
+    if not fits:
+        return ["(notebook 02 recorded no STN-C0 angle fits)"]
+    lines = ["| seed | slope | r | std(true − undone) |", "|---|---|---|---|"]
+    lines += [f"| {seed} | {f['slope']:.2f} | {f['correlation']:.2f} | {f['original_std']:.1f}° |"
+              for seed, f in enumerate(fits)]
+    return lines
+
+
 def summary_markdown(profile: str, timings: list[tuple[str, float, str]], study: Study) -> str:
+    results = study.results()
+    try:
+        claims = claims_markdown(claims_table(results))
+    except StnlibError as error:
+        claims = f"not built: {error}"
     lines = [f"# Study reproduction: {profile} profile", "", f"{PROFILES[profile].description}.", "",
-             "## Claims", "", claims_markdown(claims_table(study.results())), "",
+             f"Machine: {machine_line(profile)}.", "",
+             "## STN-C0 undoes the rotation (held-out digits, per seed)", "", *input_st_lines(results), "",
+             "## Claims", "", claims, "",
              "## Notebooks", "", "| notebook | seconds | status |", "|---|---|---|"]
     lines += [f"| {name} | {seconds:.0f} | {status} |" for name, seconds, status in timings]
     lines += ["", f"Total: {sum(s for _, s, _ in timings):.0f} s.", ""]

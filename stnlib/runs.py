@@ -7,6 +7,7 @@ Layout of a run folder (``--name``)::
     checkpoint.pt     the latest state (model, optimizer, scheduler, RNG, epoch, position)
     final.pt          the final model weights (a state dict)
     metrics.json      final test accuracy, images per second, wall time
+    test_correct.pt   (passes, N) bool: per rotated test image, right or wrong (for paired tests)
 
 With ``--runs N`` (N > 1) the top folder holds ``config.json`` and a summary
 ``metrics.json``, and each run has the files above in ``run-<i>/``.
@@ -29,6 +30,7 @@ from .config import RunConfig
 from .errors import RunFolderError
 
 CONFIG, HISTORY, CHECKPOINT, FINAL, METRICS = "config.json", "history.json", "checkpoint.pt", "final.pt", "metrics.json"
+CORRECT = "test_correct.pt"  # (passes, N) bool: which rotated test images the final evaluation got right
 
 
 def atomic_write(path: Path, write) -> None:
@@ -134,6 +136,7 @@ class Run:
     history: list[dict]
     metrics: dict
     architecture: str
+    test_correct: torch.Tensor | None = None  # (passes, N) bool, see CORRECT
 
 
 def load_run(folder, run: int = 0, device: str = "cpu") -> Run:
@@ -160,4 +163,5 @@ def load_run(folder, run: int = 0, device: str = "cpu") -> Run:
     model.to(device).eval()
     history = read_json(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else []
     metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).is_file() else {}
-    return Run(run_dir, config, model, history, metrics, model.architecture)
+    correct = read_torch(run_dir / CORRECT, "test results") if (run_dir / CORRECT).is_file() else None
+    return Run(run_dir, config, model, history, metrics, model.architecture, correct)

@@ -24,7 +24,7 @@ from .config import RunConfig
 from .data import Batch, BatchLoader, ImageData, augmentation_for, load_dataset
 from .device import autocast, pick_device, resolve_precision
 from .errors import ConfigError, RunFolderError, TrainingDiverged
-from .evaluation import Score, evaluate, test_accuracy
+from .evaluation import Score, evaluate, test_correctness
 from .losses import classification_loss
 from .losses import correct as count_correct
 from .models import STNetwork, build_model
@@ -306,9 +306,12 @@ class Trainer:
         return self.finish(time.perf_counter() - wall_start)
 
     def finish(self, wall_seconds: float) -> RunResult:
-        passes = [] if self.config.pretrain else test_accuracy(
+        # Seeded by the run's seed alone, so runs of different architectures with the same seed are
+        # scored on the very same rotated test images (paired comparisons).
+        correctness = None if self.config.pretrain else test_correctness(
             self.model, self.data.test_images, self.data.test_labels, self.test_augmentation,
             self.config.eval_passes, seed=self.seed + 7_919, precision=self.precision)
+        passes = [] if correctness is None else correctness.float().mean(1).tolist()
         train_seconds = sum(e["train_seconds"] for e in self.history)
         trained_images = sum(e["images_per_second"] * e["train_seconds"] for e in self.history)
         metrics = {"architecture": self.model.architecture, "seed": self.seed, "epochs": self.epoch,
@@ -321,6 +324,8 @@ class Trainer:
         if self.folder is not None:
             runs.save_torch(self.folder / runs.FINAL, {"model": self.model.state_dict(),
                                                        "extra_iterations": self.model.extra_iterations})
+            if correctness is not None:
+                runs.save_torch(self.folder / runs.CORRECT, correctness)
             runs.save_json(self.folder / runs.METRICS, metrics)
         return RunResult(self.folder, self.history, metrics)
 

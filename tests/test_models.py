@@ -208,3 +208,13 @@ def test_unknown_names():
 def test_three_channel_and_non_square_sizes_work():
     net = STNetwork("CNN", (3, 32, 40), localization="FCN", placements=[0, 3])
     assert net(torch.rand(2, 3, 32, 40)).shape == (2, 10)
+
+
+def test_theta_is_computed_in_float32_under_bf16_autocast():
+    model = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0])
+    with torch.no_grad():
+        model.localizations[0].affine.bias.add_(torch.tensor([1e-3, 0, 0, 0, 0, 0]))
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        theta = model.inspect(torch.rand(2, 1, 28, 28)).sts[0].theta
+    assert theta.dtype == torch.float32
+    assert theta[0, 0, 0].item() == pytest.approx(1.001, abs=1e-6)  # bf16 would round 1.001 to 1.0

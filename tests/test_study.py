@@ -1,9 +1,7 @@
 """The study's runner and the claims table."""
 import pytest
 
-from stnlib.study import (CLAIMS, C1, DL2, NO_ST, SL1, Study, claims_markdown, claims_table, failed_to_train,
-                          iterated)
-from stnlib.study.claims import MISSING, NOT_REPRODUCED, PARTLY, REPRODUCED, UNRESOLVED, direction
+from stnlib.study import C0, C1, DL2, NO_ST, SL1, Study, iterated
 
 
 def test_variants_map_to_the_original_cli_options(tmp_path):
@@ -15,6 +13,37 @@ def test_variants_map_to_the_original_cli_options(tmp_path):
     assert not study.config(NO_ST).has_st
     paper = Study("paper", output=str(tmp_path), device="cpu")
     assert paper.profile.dataset == "mnist" and paper.profile.device == "cpu"
+
+
+def test_quick_recipe_reaches_every_run_of_the_profile(tmp_path):
+    study = Study("quick", output=str(tmp_path))
+    config = study.config(C0, seed=1)
+    assert (config.optimizer, config.lr, config.loc_lr_multiplier, config.batch_size, config.epochs) == \
+        ("adam", 3e-4, 40.0, 128, 16)
+    assert config.switch_after_iterations == [384]  # lr / 10 after 12 of 16 epochs of 32 batches
+    assert config.precision == "fp32" and study.config(NO_ST).loc_lr_multiplier == 1.0
+    other = study.config(C0, seed=0, lr=1e-3, batch_size=256)
+    assert other.lr == 1e-3 and other.name != study.config(C0, seed=0).name
+
+
+def test_paper_profile_is_the_original_codes_long_schedule(tmp_path):
+    study = Study("paper", output=str(tmp_path), device="cpu")
+    config = study.config(C0)
+    assert (config.optimizer, config.lr, config.momentum, config.batch_size, config.iterations, config.epochs) == \
+        ("sgd", 0.01, 0.0, 256, 150_000, None)
+    assert config.switch_after_iterations == [50_000, 100_000] and config.loc_lr_multiplier == 1.0
+    shortened = Study("paper", output=str(tmp_path), device="cpu", epochs=2).config(C0)
+    assert (shortened.epochs, shortened.iterations, shortened.switch_after_iterations) == (2, None, [])
+
+
+def test_paper_profile_trains_with_tiny_settings_on_the_cpu(tmp_path, tiny):
+    study = Study("paper", output=str(tmp_path), device="cpu", log=lambda _: None)
+    study._data = tiny
+    import dataclasses
+    study.profile = dataclasses.replace(study.profile, iterations=4, lr_drop_iterations=(2,), eval_passes=1,
+                                        runner="local", seeds=1)
+    run = study.run(C0, seed=0)
+    assert run.metrics["iterations"] >= 1 and run.test_correct.shape[0] == 1
 
 
 def test_runs_are_trained_once_and_reused(tmp_path):
@@ -29,54 +58,4 @@ def test_runs_are_trained_once_and_reused(tmp_path):
 
 def test_study_data_limits_keep_every_class(tmp_path):
     study = Study("smoke", output=str(tmp_path))
-    assert len(study.data.train_images) == 256 and len(set(study.data.test_labels.tolist())) == 10
-
-
-def test_direction_needs_more_than_noise():
-    assert direction([0.95, 0.96, 0.955], [0.90, 0.91, 0.905]) == 1
-    assert direction([0.90, 0.91, 0.905], [0.95, 0.96, 0.955]) == -1
-    assert direction([0.90, 0.95, 0.92], [0.91, 0.94, 0.93]) == 0
-    assert direction([0.99], [0.5]) == 0  # one seed: no spread, no verdict
-
-
-def synthetic_results(c0=(0.95, 0.96, 0.955), c1=(0.90, 0.91, 0.905)):
-    return {
-        "01_feature_alignment": {"misalignment": [
-            {"index": 0, "angle": 90.0, "residual": 0.0, "unaligned": 1.0},
-            {"index": 3, "angle": 90.0, "residual": 0.6, "unaligned": 1.0}], "self_match_rate": 0.05},
-        "02_placement": {"accuracy": {"no ST": [0.88, 0.89], "STN-C0": list(c0), "STN-C1": list(c1),
-                                      "STN-C2": list(c1)},
-                         "angle_fit": {"STN-C0": {"correlation": 0.95, "slope": 0.9}, "STN-C1": {"correlation": 0.3},
-                                       "STN-C2": {"correlation": 0.1}}},
-        "03_localization_depth": {"accuracy": {"STN-SL1": [0.95, 0.951, 0.952], "STN-SL2": [0.96, 0.961, 0.962],
-                                               "STN-DL1": [0.93, 0.931, 0.932], "STN-DL2": [0.90, 0.905, 0.91]},
-                                  "failed": ["STN-DL2"]},
-        "04_iterations": {"accuracy": {"STN-C0": [0.95], "STN-C0x3": [0.94], "STN-SL1": [0.96]},
-                          "seed_std": {"STN-C0": 0.002}},
-    }
-
-
-def test_claims_table_verdicts():
-    rows = {r.claim: r for r in claims_table(synthetic_results())}
-    assert set(rows) == set(CLAIMS)
-    assert rows["C1"].verdict == REPRODUCED and "STN-C0 0.955" in rows["C1"].measured
-    assert rows["C2"].verdict == REPRODUCED and rows["C3"].verdict == REPRODUCED
-    assert rows["C4"].verdict == REPRODUCED and "failed to train: STN-DL2" in rows["C4"].measured
-    assert rows["C5"].verdict == UNRESOLVED
-    reversed_c1 = {r.claim: r for r in claims_table(synthetic_results(c0=(0.90, 0.91, 0.905), c1=(0.95, 0.96, 0.955)))}
-    assert reversed_c1["C1"].verdict == NOT_REPRODUCED
-    weak = synthetic_results()
-    weak["02_placement"]["angle_fit"]["STN-C0"]["correlation"] = 0.6
-    assert {r.claim: r for r in claims_table(weak)}["C2"].verdict == PARTLY
-
-
-def test_claims_table_without_results_says_not_measured():
-    rows = claims_table({})
-    assert [r.verdict for r in rows] == [MISSING] * len(CLAIMS)
-    assert claims_markdown(rows).count("\n") == len(CLAIMS) + 1
-
-
-def test_failed_to_train():
-    base = {"variant": "no ST", "mean": 0.9}
-    rows = [{"variant": "A", "mean": 0.95}, {"variant": "B", "mean": 0.85}]
-    assert failed_to_train(rows, base) == ["B"]
+    assert len(study.data.train_images) == 192 and len(set(study.data.test_labels.tolist())) == 10

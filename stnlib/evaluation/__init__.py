@@ -19,19 +19,23 @@ Works for any registered dataset and model, and for every ST of a model.
 | ``first_layer_filters`` | ``plot_filters`` |
 | ``feature_misalignment`` (C3), ``rotated_feature_maps`` | ``plot_misalignment``, ``plot_rotated_feature_maps`` |
 | ``channel_correspondence``, ``edge_responses`` (the channel effect) | ``plot_channel_correspondence``, ``plot_edge_responses`` |
+| ``channel_alignment`` (spatial vs spatial + channel matching), ``rotation_symmetric_copy`` (control) | |
+| ``test_correctness`` (per image, per pass), ``paired_comparison`` (bootstrap, McNemar) | |
 """
 from .accuracy import (AngleAccuracy, Score, accuracy_by_angle, accuracy_under_rotations, confusion_matrix, evaluate,
                        plot_accuracy_by_angle,
-                       plot_confusion_matrix, test_accuracy)
+                       plot_confusion_matrix, test_accuracy, test_correctness)
 from .angles import (AngleFit, TransformationStatistics, orthogonal_fit, per_label_angle_statistics,
                      plot_angle_histogram, plot_transformation_statistics, predicted_angles,
                      transformation_statistics)
-from .features import (Misalignment, channel_correspondence, edge_responses, feature_misalignment,
+from .features import (ChannelAlignment, Misalignment, channel_alignment, channel_correspondence,
+                       rotation_symmetric_copy, edge_responses, feature_misalignment,
                        plot_rotated_feature_maps, rotated_feature_maps,
                        features_at, first_layer_filters, gradient_magnitudes, plot_channel_correspondence,
-                       plot_edge_responses, plot_filters, plot_gradient_magnitudes, plot_misalignment,
+                       plot_channel_alignment, plot_edge_responses, plot_filters, plot_gradient_magnitudes, plot_misalignment,
                        self_match_rate)
-from .history import accuracy_vs_training_size, plot_accuracy_vs_training_size, plot_history
+from .history import accuracy_vs_training_size, plot_accuracy_vs_training_size, plot_history, plot_st_learning
+from .paired import PairedComparison, paired_comparison
 from .passes import Predictions, collect_predictions
 from .views import (compare_transformations, feature_maps_around_st, plot_compare_transformations, plot_digits,
                     plot_feature_maps, plot_st_views, st_views)

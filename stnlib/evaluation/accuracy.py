@@ -22,6 +22,7 @@ class Score:
     # last ST undoes against the true angle (nan otherwise).
     angle_slope: float = float("nan")
     angle_r: float = float("nan")
+    correct: torch.Tensor | None = None  # (N,) bool: which images were classified right
 
 
 @torch.no_grad()
@@ -36,7 +37,7 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, augmentation: Ra
     model.eval()
     loss_sum, correct = torch.zeros((), device=images.device), torch.zeros((), device=images.device)
     read_angles = getattr(model, "has_st", False)
-    true_angles, undone_angles = [], []
+    true_angles, undone_angles, hits = [], [], []
     for batch in BatchLoader(images, labels, batch_size):
         batch = augmentation(batch, generator)
         with autocast(images.device, precision):
@@ -49,14 +50,25 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, augmentation: Ra
             true_angles.append(batch.true.angle.float().cpu())
             undone_angles.append(geometry.undone_angle_from_theta(seen.sts[-1].theta).cpu())
         loss_sum += classification_loss(logits, batch.labels, reduction="sum")
-        correct += count_correct(logits, batch.labels).sum()
+        hits.append(count_correct(logits, batch.labels))
+        correct += hits[-1].sum()
     model.train(was_training)
     n = len(images)
-    score = Score(loss=loss_sum.item() / n, accuracy=correct.item() / n)
+    score = Score(loss=loss_sum.item() / n, accuracy=correct.item() / n, correct=torch.cat(hits).bool().cpu())
     if true_angles:
         fit = orthogonal_fit(torch.cat(true_angles), torch.cat(undone_angles))
         score.angle_slope, score.angle_r = fit.slope, fit.correlation
     return score
+
+
+def test_correctness(model, images: torch.Tensor, labels: torch.Tensor, augmentation: RandomRotation,
+                     passes: int = 10, seed: int = 0, precision: str = "fp32") -> torch.Tensor:
+    """``(passes, N)`` bool: which images each pass classified right, each pass with fresh random
+    transformations drawn from ``seed``. Two models scored with the same ``seed`` see the very same
+    transformed images, so their rows can be compared image by image (a paired test)."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.stack([evaluate(model, images, labels, augmentation, generator, precision).correct
+                        for _ in range(passes)])
 
 
 def test_accuracy(model, images: torch.Tensor, labels: torch.Tensor, augmentation: RandomRotation,
@@ -65,8 +77,8 @@ def test_accuracy(model, images: torch.Tensor, labels: torch.Tensor, augmentatio
 
     The original's final score is the mean of 10 such passes.
     """
-    generator = torch.Generator().manual_seed(seed)
-    return [evaluate(model, images, labels, augmentation, generator, precision).accuracy for _ in range(passes)]
+    correctness = test_correctness(model, images, labels, augmentation, passes, seed, precision)
+    return correctness.float().mean(1).tolist()
 
 
 @dataclass

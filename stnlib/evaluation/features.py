@@ -79,6 +79,64 @@ def plot_misalignment(rows: list[Misalignment], layer_names: dict[int, str] | No
     return ax
 
 
+@dataclass
+class ChannelAlignment:
+    """At one layer, for images rotated by ``angle``: the pooled relative distance between the
+    original's feature maps and the rotated image's maps rotated back by ``-angle``
+    (``spatial``), and the same after the best one-to-one matching of channels (``with_channels``).
+    ``spatial - with_channels`` is the part of the misalignment that only a change of channels
+    removes: the paper's mechanism, as a number. ``permutation[i]``: the channel matched to ``i``."""
+
+    index: int
+    angle: float
+    spatial: float
+    with_channels: float
+    permutation: list[int]
+
+    @property
+    def channel_part(self) -> float:
+        return self.spatial - self.with_channels
+
+
+def channel_alignment(model, images: torch.Tensor, angle: float, index: int) -> ChannelAlignment:
+    """``ChannelAlignment`` of ``model``'s layer ``index`` for ``images`` ``(B, C, H, W)``.
+
+    At multiples of 90 degrees rotating back is exact on the pixel grid, so ``spatial`` is the
+    best any spatial transformation can do there."""
+    from scipy.optimize import linear_sum_assignment
+
+    original = features_at(model, images, index)
+    back = geometry.rotate(features_at(model, geometry.rotate(images, angle), index), -angle)
+    mask = disk_mask(*original.shape[-2:])
+    a = original.transpose(0, 1)[:, :, mask].flatten(1).double()  # (C, B * pixels)
+    b = back.transpose(0, 1)[:, :, mask].flatten(1).double()
+    norm = a.norm().clamp_min(1e-12)
+    # cost[i, j]: squared distance between channel i of the original and channel j rotated back
+    cost = (a.pow(2).sum(1)[:, None] + b.pow(2).sum(1)[None, :] - 2 * a @ b.T).clamp_min(0)
+    rows, columns = linear_sum_assignment(cost.numpy())
+    matched = cost[torch.as_tensor(rows), torch.as_tensor(columns)].sum().sqrt()
+    return ChannelAlignment(index, angle, ((a - b).norm() / norm).item(), (matched / norm).item(),
+                            [int(c) for c in columns])
+
+
+def rotation_symmetric_copy(model):
+    """A copy of ``model`` whose convolution filters are averaged over their four quarter turns.
+
+    Such filters answer alike to an edge and to its 90-degree turn, so the feature maps of an
+    image turned by 90 degrees are the original's maps turned by 90 degrees (pooling windows of
+    even-sized maps map onto each other): a control network for which spatial alignment succeeds.
+    """
+    import copy
+
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        for module in twin.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                w = module.weight
+                module.weight.copy_(sum(torch.rot90(w, k, dims=(-2, -1)) for k in range(4)) / 4)
+    return twin
+
+
 def channel_correspondence(model, images: torch.Tensor, index: int, angle: float = 90.0) -> torch.Tensor:
     """``(C, C)`` correlation of channel i of F(x) with channel j of R(-angle) F(R(angle) x).
 
@@ -217,3 +275,25 @@ def plot_rotated_feature_maps(maps: dict[str, torch.Tensor], channels: int = 6, 
         axes[row, 0].text(-0.15, 0.5, name, transform=axes[row, 0].transAxes, rotation=90, va="center",
                           ha="right", fontsize=7)
     return axes
+
+
+def plot_channel_alignment(alignment: dict[str, list[ChannelAlignment]], layer_names: dict[int, str] | None = None,
+                           ax=None):
+    """Grouped bars per layer: distance after rotating back, for each network; hatched: after the
+    best channel matching too (drawn for networks where it was computed)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(7, 3.6))[1]
+    networks = list(alignment)
+    width = 0.8 / (2 * len(networks))
+    indices = [row.index for row in next(iter(alignment.values()))]
+    for n, network in enumerate(networks):
+        for k, row in enumerate(alignment[network]):
+            left = k + (2 * n - len(networks)) * width
+            ax.bar(left, row.spatial, width, color=f"C{n}", label=network if k == 0 else None)
+            ax.bar(left + width, row.with_channels, width, color=f"C{n}", alpha=0.45, hatch="//",
+                   label=f"{network}, channels matched" if k == 0 else None)
+    ax.set_xticks(range(len(indices)), [(layer_names or {}).get(i, f"layer {i}") for i in indices])
+    ax.set(ylabel="relative distance to the original", title=f"Rotated by {alignment[networks[0]][0].angle:g}° and back")
+    ax.legend(fontsize=7)
+    return ax

@@ -1,6 +1,7 @@
 """Models for the explorer: run folders on disk, or a small built-in one trained on demand."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Callable
@@ -40,25 +41,27 @@ def find_runs(roots, max_depth: int = 6) -> list[Path]:
     return found
 
 
-def builtin_config(folder: Path, epochs: int = 40) -> RunConfig:
-    """STN-C0 with an FCN localization on mnist5k rotated in +-90 degrees, its localization learning
-    ten times faster: about 30 s on 2 CPU cores, 0.96 accuracy, and an ST that visibly turns digits
-    back (on +-180 degrees no ST learned to undo rotations in that time)."""
-    return RunConfig(dataset="mnist5k", model="CNN", localization="FCN", stn_placement=[0], rotate=True,
-                     rotation_range=90.0, optimizer="adam", lr=0.001, loc_lr_multiplier=10.0, epochs=epochs,
-                     seed=0, name=str(folder), device="cpu")
+def builtin_config(folder: Path, epochs: int | None = None) -> RunConfig:
+    """The study's STN-C0 (quick profile, seed 0, on the CPU): an FCN localization on mnist5k rotated
+    in +-90 degrees, trained with the quick recipe (``stnlib.study.profiles.QUICK_RECIPE``), so the
+    explorer's model is the one the study's figures show. ``epochs`` overrides the profile's."""
+    from ..study import C0, Study
+
+    config = Study("quick", epochs=epochs).config(C0, seed=0)
+    return dataclasses.replace(config, name=str(folder), device="cpu")
 
 
 def train_builtin(folder: Path, on_epoch: Callable[[int, int], None] = lambda done, total: None,
-                  epochs: int = 40) -> Path:
-    """Train the built-in model into ``folder`` (about a minute on 2 CPU cores) and return it."""
+                  epochs: int | None = None) -> Path:
+    """Train the built-in model into ``folder`` (about 50 s on 2 CPU cores) and return it."""
     from ..train import fit
 
+    config = builtin_config(folder, epochs)
     done = {"epochs": 0}
 
     def log(line: str) -> None:
         if line.startswith("epoch "):
             done["epochs"] += 1
-            on_epoch(done["epochs"], epochs)
-    fit(builtin_config(folder, epochs), overwrite=Path(folder).exists(), log=log, progress=False)
+            on_epoch(done["epochs"], config.epochs)
+    fit(config, overwrite=Path(folder).exists(), log=log, progress=False)
     return Path(folder)

@@ -17,7 +17,8 @@ class Localization(nn.Module):
     ``grad_scale`` (``--hook-llr``) multiplies the gradient that flows back
     through theta into this network and the layers before it.
 
-    Input: whatever ``prefix`` reads, ``(B, *in_shape)``. Output: ``(B, 2, 3)``.
+    Input: whatever ``prefix`` reads, ``(B, *in_shape)``. Output: ``(B, 2, 3)`` float32; the
+    affine layer runs in float32 under autocast too.
     """
 
     def __init__(self, body: nn.Module, in_shape, prefix: nn.Module | None = None, grad_scale: float = 1.0):
@@ -31,7 +32,10 @@ class Localization(nn.Module):
         self.grad_scale = grad_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        theta = self.affine(self.body(self.prefix(x)).flatten(1)).float().view(-1, 2, 3)
+        features = self.body(self.prefix(x)).flatten(1)
+        # theta in fp32 even under bf16 autocast: bf16 steps near 1 are 2**-7, too coarse for theta.
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            theta = self.affine(features.float()).view(-1, 2, 3)
         if self.grad_scale != 1.0 and theta.requires_grad:
             theta.register_hook(lambda grad: grad * self.grad_scale)
         return theta

@@ -1,10 +1,10 @@
 """The study: profiles, the architectures compared, the runner the notebooks use, and the claims table."""
 from .claims import CLAIMS, ClaimRow, claims_markdown, claims_table
 from .profiles import PROFILES, Profile, get_profile
-from .session import Study, accuracy_markdown, failed_to_train
-from .variants import (C0, C1, C2, DL1, DL2, FLAGSHIP, LOCALIZATION_DEPTH_VARIANTS, NO_ST, PLACEMENT_VARIANTS,
+from .session import Study, accuracy_markdown
+from .variants import (C0, C1, C2, DL1, DL2, FLAGSHIP, ITERATION_VARIANTS, LOCALIZATION_DEPTH_VARIANTS, NO_ST, PLACEMENT_VARIANTS,
                        SL1, SL2, Variant, iterated)
 
-__all__ = ["accuracy_markdown", "failed_to_train", "CLAIMS", "ClaimRow", "claims_markdown", "claims_table", "PROFILES", "Profile", "get_profile", "Study",
-           "C0", "C1", "C2", "DL1", "DL2", "FLAGSHIP", "LOCALIZATION_DEPTH_VARIANTS", "NO_ST",
+__all__ = ["accuracy_markdown", "CLAIMS", "ClaimRow", "claims_markdown", "claims_table", "PROFILES", "Profile", "get_profile", "Study",
+           "C0", "C1", "C2", "DL1", "DL2", "FLAGSHIP", "ITERATION_VARIANTS", "LOCALIZATION_DEPTH_VARIANTS", "NO_ST",
            "PLACEMENT_VARIANTS", "SL1", "SL2", "Variant", "iterated"]

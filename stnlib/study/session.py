@@ -16,7 +16,8 @@ import torch
 from .. import runs
 from ..config import RunConfig
 from ..data import Batch, ImageData, RandomRotation, load_dataset
-from ..evaluation import Predictions, collect_predictions
+from ..evaluation import (PairedComparison, Predictions, collect_predictions, orthogonal_fit, paired_comparison,
+                          predicted_angles)
 from ..train import fit
 from .profiles import get_profile
 from .variants import Variant
@@ -31,6 +32,8 @@ class Study:
                  figures: str = "figures", log=print):
         overrides = {k: v for k, v in dict(dataset=dataset, epochs=epochs, seeds=seeds, device=device).items()
                      if v is not None}
+        if epochs is not None:  # epochs replace a profile's iteration count and its lr drops
+            overrides.update(iterations=None, lr_drop_iterations=())
         self.profile = dataclasses.replace(get_profile(profile), **overrides)
         self.output, self.figures, self.log = Path(output), Path(figures), log
         self._data: ImageData | None = None
@@ -54,20 +57,30 @@ class Study:
         return self.data.test_images[:n], self.data.test_labels[:n]
 
     # ----- runs -----
-    def config(self, variant: Variant, seed: int = 0) -> RunConfig:
+    def config(self, variant: Variant, seed: int = 0, **options) -> RunConfig:
+        """The run of ``variant`` with ``seed`` under the profile; ``options`` override RunConfig
+        fields (e.g. another recipe), and give the run its own folder."""
         p = self.profile
-        batches = math.ceil(len(self.data.train_images) / p.batch_size) * p.epochs
-        return RunConfig(
+        if p.iterations is not None:
+            length, drops = {"iterations": p.iterations}, list(p.lr_drop_iterations)
+        else:
+            batches = math.ceil(len(self.data.train_images) / p.batch_size) * p.epochs
+            length, drops = {"epochs": p.epochs}, [int(f * batches) for f in p.lr_drops]
+        folder = variant.folder_name + "".join(f"_{k}={v}" for k, v in sorted(options.items()))
+        config = RunConfig(
             dataset=p.dataset, model=variant.model, localization=variant.localization,
             stn_placement=list(variant.placements), loop=variant.loop, deep=variant.deep, rotate=True,
-            optimizer=p.optimizer, lr=p.lr, momentum=p.momentum, batch_size=p.batch_size, epochs=p.epochs,
-            switch_after_iterations=[int(f * batches) for f in p.lr_drops], seed=seed, device=p.device,
+            optimizer=p.optimizer, lr=p.lr, momentum=p.momentum, batch_size=p.batch_size, **length,
+            switch_after_iterations=drops, seed=seed, device=p.device, precision=p.precision,
+            loc_lr_multiplier=p.loc_lr_multiplier if variant.localization != "false" else 1.0,
             eval_passes=p.eval_passes,
-            name=str(self.output / "runs" / p.name / p.dataset / variant.folder_name / f"seed{seed}"))
+            name=str(self.output / "runs" / p.name / p.dataset / folder / f"seed{seed}"))
+        return dataclasses.replace(config, **options)
 
-    def run(self, variant: Variant, seed: int = 0) -> runs.Run:
-        """The trained run of ``variant`` with ``seed``: loaded when done before, else trained now."""
-        config = self.config(variant, seed)
+    def run(self, variant: Variant, seed: int = 0, **options) -> runs.Run:
+        """The trained run of ``variant`` with ``seed`` (and RunConfig ``options`` over the profile's
+        recipe): loaded when done before, else trained now."""
+        config = self.config(variant, seed, **options)
         folder = Path(config.name)
         if not self._finished_with(folder, config):
             self.log(f"training {variant.label}, seed {seed} ({self.profile.name} profile)")
@@ -114,6 +127,24 @@ class Study:
                          "final_train_accuracy": statistics.mean(r.metrics["final_train_accuracy"] for r in trained)})
         return rows
 
+    def compare(self, a: Variant, b: Variant, seeds: int | None = None) -> PairedComparison:
+        """``a`` against ``b`` on the same rotated test images, seed by seed (see ``paired_comparison``)."""
+        correct = {v: [r.test_correct for r in self.runs(v, seeds)] for v in (a, b)}
+        return paired_comparison(correct[a], correct[b], names=(a.label, b.label))
+
+    def angle_fits(self, variant: Variant, seeds: int | None = None) -> list[dict]:
+        """Per seed: the undone angle of the last ST against the true angle on the analysis images
+        (one rotated pass): orthogonal-fit ``slope``, ``correlation`` (r), ``mean_abs_error`` and
+        ``original_std``, the original code's statistic, the std of true minus undone angle in
+        degrees (52 for an ST that undoes nothing under +-90 degree rotations)."""
+        fits = []
+        for run in self.runs(variant, seeds):
+            predictions = self.predictions(run)
+            undone = predicted_angles(predictions)
+            fit = orthogonal_fit(predictions.true_angle, undone).as_dict()
+            fits.append({**fit, "original_std": (predictions.true_angle - undone).std().item()})
+        return fits
+
     def predictions(self, run: runs.Run, passes: int = 1, seed: int = 0) -> Predictions:
         """Predictions and thetas on the analysis images, rotated in +-90 degrees."""
         images, labels = self.analysis_images()
@@ -153,9 +184,3 @@ def accuracy_markdown(rows: list[dict]) -> str:
         lines.append(f"| {row['variant']} | {row['architecture']} | {row['mean']:.4f}{spread} | "
                      f"{len(row['accuracies'])} | {row['final_train_accuracy']:.4f} |")
     return "\n".join(lines)
-
-
-def failed_to_train(rows: list[dict], baseline: dict, margin: float = 0.02) -> list[str]:
-    """Variants that end clearly worse than the classifier without ST (``baseline``): mean test
-    accuracy more than ``margin`` below it."""
-    return [row["variant"] for row in rows if row["mean"] < baseline["mean"] - margin]

@@ -27,8 +27,11 @@ C0, C1, C2 = (Variant(f"STN-C{k}", "FCN", (index,)) for k, index in enumerate((0
 SL1, SL2 = (Variant(f"STN-SL{k}", "FCN", (index,), loop=True) for k, index in ((1, 3), (2, 6)))
 DL1, DL2 = (Variant(f"STN-DL{k}", "FCN", (index,), deep=True) for k, index in ((1, 3), (2, 6)))
 
-PLACEMENT_VARIANTS = (NO_ST, C0, C1, C2)
-LOCALIZATION_DEPTH_VARIANTS = (C0, SL1, SL2, DL1, DL2)
+# What the quick profile's 15-minute budget holds, with 3 seeds each: C0 against C1 (C2 adds a
+# model per seed), SL2 against DL2 (the pair where the paper expects DL to fail), C0 against two
+# iterations of C0. Profiles with more time can pass longer tuples to the notebooks.
+PLACEMENT_VARIANTS = (C0, C1)
+LOCALIZATION_DEPTH_VARIANTS = (SL2, DL2)
 
 
 def iterated(variant: Variant, iterations: int) -> Variant:
@@ -37,3 +40,6 @@ def iterated(variant: Variant, iterations: int) -> Variant:
         return variant
     return Variant(f"{variant.label}x{iterations}", variant.localization, variant.placements * iterations,
                    variant.loop, variant.deep, variant.model)
+
+
+ITERATION_VARIANTS = (C0, iterated(C0, 2))

@@ -1,0 +1,118 @@
+"""The claims table: every verdict of every claim is reachable, and the paired test behind it."""
+import pytest
+import torch
+
+from stnlib.errors import ConfigError
+from stnlib.evaluation import channel_alignment, paired_comparison, rotation_symmetric_copy
+from stnlib.models import STNetwork
+from stnlib.study import CLAIMS, claims_markdown, claims_table
+from stnlib.study.claims import MISSING, NOT_REPRODUCED, REPRODUCED, UNRESOLVED, far_at_every_layer
+
+
+def outcomes(accuracy: float, seeds: int = 3, images: int = 1000, passes: int = 10, seed: int = 0):
+    """Per seed, (passes, images) bool outcomes with the given accuracy."""
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.rand(passes, images, generator=generator) < accuracy for _ in range(seeds)]
+
+
+def comparison(a: str, b: str, direction: int) -> dict:
+    """A recorded paired comparison that comes out with ``direction`` (+1, -1 or 0)."""
+    first = outcomes(0.95, seed=1)
+    second = {1: outcomes(0.90, seed=2), -1: outcomes(0.99, seed=2), 0: first}[direction]
+    return paired_comparison(first, second, names=(a, b)).as_dict()
+
+
+def fits(slope: float, r: float, seeds: int = 3) -> list[dict]:
+    return [{"slope": slope, "correlation": r, "mean_abs_error": 10.0, "original_std": 15.0}] * seeds
+
+
+def alignment(trained: float, control: float) -> dict:
+    rows = lambda value: [{"index": 0, "angle": 90.0, "spatial": 0.0, "with_channels": 0.0},
+                          {"index": 3, "angle": 90.0, "spatial": value, "with_channels": value / 2}]
+    return {"trained": rows(trained), "untrained": rows(trained), "rotation-symmetric control": rows(control)}
+
+
+def results(c1=1, c0_fit=(0.9, 0.95), c1_fit=(0.1, 0.3), trained=0.8, control=0.0, c4=1, helps=1, rich=1,
+            profile="quick"):
+    return {
+        "01_feature_alignment": {"profile": profile, "alignment": alignment(trained, control)},
+        "02_placement": {"profile": profile, "accuracy": {"STN-C0": [0.95] * 3, "STN-C1": [0.9] * 3},
+                         "comparisons": [comparison("STN-C0", "STN-C1", c1)],
+                         "angle_fits": {"STN-C0": fits(*c0_fit), "STN-C1": fits(*c1_fit)}},
+        "03_localization_depth": {"profile": profile, "accuracy": {"STN-SL2": [0.95] * 3, "STN-DL2": [0.9] * 3},
+                                  "comparisons": [comparison("STN-SL2", "STN-DL2", c4)]},
+        "04_iterations": {"profile": profile, "accuracy": {"STN-C0": [0.95] * 3, "STN-C0x2": [0.96] * 3},
+                          "comparisons": [comparison("STN-C0x2", "STN-C0", helps), comparison("STN-SL2", "STN-C0x2", rich)]},
+    }
+
+
+def verdicts(**changes) -> dict[str, str]:
+    return {row.claim: row.verdict for row in claims_table(results(**changes))}
+
+
+@pytest.mark.parametrize("claim, changes, expected", [
+    ("C1", {}, REPRODUCED), ("C1", {"c1": -1}, NOT_REPRODUCED), ("C1", {"c1": 0}, UNRESOLVED),
+    ("C2", {}, REPRODUCED), ("C2", {"c0_fit": (0.05, 0.2)}, NOT_REPRODUCED),
+    ("C2", {"c1_fit": (0.9, 0.97)}, NOT_REPRODUCED), ("C2", {"c0_fit": (0.3, 0.7)}, UNRESOLVED),
+    ("C3", {}, REPRODUCED), ("C3", {"trained": 0.02}, NOT_REPRODUCED), ("C3", {"control": 0.5}, UNRESOLVED),
+    ("C4", {}, REPRODUCED), ("C4", {"c4": -1}, NOT_REPRODUCED), ("C4", {"c4": 0}, UNRESOLVED),
+    ("C5", {}, REPRODUCED), ("C5", {"helps": -1}, NOT_REPRODUCED), ("C5", {"rich": -1}, NOT_REPRODUCED),
+    ("C5", {"helps": 0}, UNRESOLVED),
+])
+def test_every_verdict_of_every_claim_is_reachable(claim, changes, expected):
+    assert verdicts(**changes)[claim] == expected
+
+
+def test_measured_numbers_carry_intervals_and_p_values():
+    rows = {row.claim: row for row in claims_table(results())}
+    assert set(rows) == set(CLAIMS)
+    assert "STN-C0 − STN-C1: +0.04" in rows["C1"].measured and "], p = " in rows["C1"].measured
+    assert "slope 0.90, 0.90, 0.90" in rows["C2"].measured and "std(true − undone) 15°" in rows["C2"].measured
+
+
+def test_claims_table_without_results_says_not_measured():
+    rows = claims_table({})
+    assert [r.verdict for r in rows] == [MISSING] * len(CLAIMS)
+    assert claims_markdown(rows).count("\n") == len(CLAIMS) + 1
+
+
+def test_results_of_different_profiles_are_refused_in_one_line():
+    mixed = results()
+    mixed["03_localization_depth"]["profile"] = "smoke"
+    with pytest.raises(ConfigError) as error:
+        claims_table(mixed)
+    message = str(error.value)
+    assert "\n" not in message and "03_localization_depth (smoke)" in message and "02_placement (quick)" in message
+
+
+def test_paired_comparison_resolves_a_real_difference_and_not_noise():
+    better = paired_comparison(outcomes(0.95, seed=1), outcomes(0.93, seed=2), names=("a", "b"))
+    assert better.direction == 1 and better.low > 0 and better.p_value < 0.01
+    assert all(p < 0.05 for p in better.mcnemar_p)
+    same = paired_comparison(outcomes(0.95, seed=1), outcomes(0.95, seed=2))
+    assert same.direction == 0 and same.low < 0 < same.high
+    assert paired_comparison(outcomes(0.93, seed=2), outcomes(0.95, seed=1)).direction == -1
+
+
+def test_paired_comparison_uses_the_pairing():
+    """Two models that differ on few images are told apart, though each seed's accuracy varies a lot."""
+    base = [torch.rand(10, 1000, generator=torch.Generator().manual_seed(s)) < p for s, p in enumerate((0.7, 0.9, 0.8))]
+    improved = [b.clone() for b in base]
+    for b in improved:
+        b[:, :30] = True  # a fixes the first 30 images, nothing else changes
+    assert paired_comparison(improved, base).direction == 1
+
+
+def test_rotation_symmetric_control_gets_a_different_c3_verdict():
+    torch.manual_seed(0)
+    model = STNetwork("CNN", (1, 28, 28)).eval()
+    images = torch.rand(8, 1, 28, 28)
+    rows = lambda net: [vars(channel_alignment(net, images, 90.0, index)) for index in (0, 3, 6)]
+    cnn, control = rows(model), rows(rotation_symmetric_copy(model))
+    assert far_at_every_layer(cnn) and not far_at_every_layer(control)
+    assert all(row["spatial"] < 1e-4 for row in control)
+    assert all(row["with_channels"] <= row["spatial"] + 1e-6 for row in cnn)
+    table = {"01_feature_alignment": {"alignment": {"trained": cnn, "rotation-symmetric control": control}}}
+    assert {r.claim: r.verdict for r in claims_table(table)}["C3"] == REPRODUCED
+    table["01_feature_alignment"]["alignment"]["trained"] = control
+    assert {r.claim: r.verdict for r in claims_table(table)}["C3"] == NOT_REPRODUCED
