@@ -29,7 +29,7 @@ def test_train_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "FCN classifier, STN-C0" in result.stdout and "epoch 2/2" in result.stdout
     assert {p.name for p in folder.iterdir()} == {"config.json", "history.json", "checkpoint.pt", "final.pt",
-                                                   "metrics.json"}
+                                                   "metrics.json", "test_correct.pt"}
     metrics = json.loads((folder / "metrics.json").read_text())
     assert 0.2 < metrics["test_accuracy"] <= 1 and metrics["train_images_per_second"] > 0
     assert [e["epoch"] for e in json.loads((folder / "history.json").read_text())] == [1, 2]

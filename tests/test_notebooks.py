@@ -45,10 +45,14 @@ def test_recorded_accuracies_are_shares(smoke_run):
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results" / "results").glob("*.json")}
     assert {"00_quickstart", "01_feature_alignment", "02_placement", "03_localization_depth", "04_iterations",
             "05_claims"} <= set(results)
-    assert 0 <= results["00_quickstart"]["test_accuracy"] <= 1
+    assert all(0 <= a <= 1 for a in results["00_quickstart"]["test_accuracy"])
     for key in ("02_placement", "03_localization_depth", "04_iterations"):
         for accuracies in results[key]["accuracy"].values():
             assert accuracies and all(0 <= a <= 1 for a in accuracies)
+        for comparison in results[key]["comparisons"]:
+            assert comparison["low"] <= comparison["difference"] <= comparison["high"]
+            assert 0 < comparison["p_value"] <= 1 and len(comparison["per_seed"]) == 2
+    assert {r["profile"] for r in results.values()} == {"smoke"}
 
 
 def test_figures_are_written_as_png_and_pdf(smoke_run):

@@ -67,7 +67,9 @@ def plot_angle_histogram(true: torch.Tensor, predicted: torch.Tensor, title: str
     xs = torch.tensor([-limit, limit]).numpy()
     ax.plot(xs, fit.slope * xs + fit.intercept, color="cyan", lw=1.5,
             label=f"slope {fit.slope:.2f}, r = {fit.correlation:.2f}")
-    ax.plot(xs, xs, color="white", lw=0.8, ls="--", label="perfect")
+    ax.plot(xs, xs, color="0.25", lw=1.0, ls="--", label="undoes exactly the true angle")
+    ax.axvspan(-limit, -90, color="0.92", zorder=0)
+    ax.axvspan(90, limit, color="0.92", zorder=0, label="outside the ±90° training range")
     ax.set(xlim=(-limit, limit), ylim=(-limit, limit), xlabel="true angle (degrees)",
            ylabel="undone by the ST (degrees)", title=title)
     ax.legend(fontsize=7, loc="upper left")

@@ -279,21 +279,24 @@ def plot_rotated_feature_maps(maps: dict[str, torch.Tensor], channels: int = 6, 
 
 def plot_channel_alignment(alignment: dict[str, list[ChannelAlignment]], layer_names: dict[int, str] | None = None,
                            ax=None):
-    """Grouped bars per layer: distance after rotating back, for each network; hatched: after the
-    best channel matching too (drawn for networks where it was computed)."""
+    """Grouped bars per layer, one colour per network: the distance left after rotating back (solid)
+    and after matching channels too (hatched). Every bar carries its value, so a zero reads as zero."""
     import matplotlib.pyplot as plt
 
-    ax = ax or plt.subplots(figsize=(7, 3.6))[1]
+    ax = ax or plt.subplots(figsize=(8, 3.8))[1]
     networks = list(alignment)
     width = 0.8 / (2 * len(networks))
     indices = [row.index for row in next(iter(alignment.values()))]
     for n, network in enumerate(networks):
-        for k, row in enumerate(alignment[network]):
-            left = k + (2 * n - len(networks)) * width
-            ax.bar(left, row.spatial, width, color=f"C{n}", label=network if k == 0 else None)
-            ax.bar(left + width, row.with_channels, width, color=f"C{n}", alpha=0.45, hatch="//",
-                   label=f"{network}, channels matched" if k == 0 else None)
+        offsets = [k - 0.4 + (2 * n + 0.5) * width for k in range(len(indices))]
+        rows = alignment[network]
+        solid = ax.bar(offsets, [r.spatial for r in rows], width, color=f"C{n}", label=f"{network}: rotated back")
+        hatched = ax.bar([o + width for o in offsets], [r.with_channels for r in rows], width, color=f"C{n}",
+                         alpha=0.4, hatch="//", label=f"{network}: rotated back, channels matched")
+        for bars in (solid, hatched):
+            ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
     ax.set_xticks(range(len(indices)), [(layer_names or {}).get(i, f"layer {i}") for i in indices])
-    ax.set(ylabel="relative distance to the original", title=f"Rotated by {alignment[networks[0]][0].angle:g}° and back")
-    ax.legend(fontsize=7)
+    ax.set(ylabel="relative distance to the original",
+           title=f"Rotated by {alignment[networks[0]][0].angle:g}° and back (0 = aligned)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return ax

@@ -1,0 +1,58 @@
+"""A convolution for image inputs whose input gradient is cheap on the CPU.
+
+Behind an input ST, the classifier's first convolution must pass its gradient back to the
+image (the ST's theta learns through it). For an image with 1 to 3 channels and a large
+kernel (MNIST's CNN: 1 -> 64 channels, 9x9), oneDNN's backward-data kernel is slow on the
+CPU: in fp32 it costs more than the rest of the training step. The same gradient is one
+matrix product, ``(B*H'*W', C_out) @ (C_out, C_in*k*k)``, followed by a col2im
+(``F.fold``). ``ImageConv2d`` computes it that way and leaves everything else (forward,
+weight and bias gradients, CUDA, autocast) to PyTorch's own kernels.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class _ConvWithFoldInputGrad(torch.autograd.Function):
+    """``F.conv2d(x, weight, bias, padding=padding)`` (stride 1, dilation 1, one group)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, padding):
+        ctx.save_for_backward(x, weight)
+        ctx.padding, ctx.has_bias = padding, bias is not None
+        return F.conv2d(x, weight, bias, padding=padding)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        grad_x = grad_w = grad_b = None
+        if need_w or need_b:
+            _, grad_w, grad_b = torch.ops.aten.convolution_backward(
+                grad_out, x, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], list(ctx.padding),
+                [1, 1], False, [0, 0], 1, [False, need_w, need_b and ctx.has_bias])
+        if need_x:
+            batch, out_channels, out_h, out_w = grad_out.shape
+            # (B*H'*W', C_out) @ (C_out, C_in*kh*kw): the gradient of every unfolded input patch.
+            columns = grad_out.permute(0, 2, 3, 1).reshape(-1, out_channels) @ weight.reshape(out_channels, -1)
+            grad_x = F.fold(columns.view(batch, out_h * out_w, -1).transpose(1, 2), x.shape[-2:],
+                            weight.shape[-2:], padding=ctx.padding)
+        return grad_x, grad_w, grad_b, None
+
+
+class ImageConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (same parameters and state dict) whose input gradient is computed as a matrix
+    product and ``F.fold`` on the CPU in fp32; any other case takes ``nn.Conv2d``'s path."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._fold_path_applies(x):
+            return _ConvWithFoldInputGrad.apply(x, self.weight, self.bias, self.padding)
+        return super().forward(x)
+
+    def _fold_path_applies(self, x: torch.Tensor) -> bool:
+        return (x.requires_grad and torch.is_grad_enabled() and x.device.type == "cpu"
+                and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+                and self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1
+                and self.padding_mode == "zeros" and isinstance(self.padding, tuple))

@@ -1,0 +1,37 @@
+"""ImageConv2d: the same convolution as nn.Conv2d, with its input gradient computed by fold."""
+import pytest
+import torch
+from torch import nn
+
+from stnlib.models.image_conv import ImageConv2d
+
+
+@pytest.mark.parametrize("in_channels, kernel, padding", [(1, 9, 0), (3, 5, 2), (2, 3, 1)])
+def test_outputs_and_every_gradient_match_conv2d(in_channels, kernel, padding):
+    torch.manual_seed(0)
+    reference = nn.Conv2d(in_channels, 8, kernel, padding=padding)
+    image_conv = ImageConv2d(in_channels, 8, kernel, padding=padding)
+    image_conv.load_state_dict(reference.state_dict())
+    x = torch.rand(4, in_channels, 17, 15)
+    grads = []
+    for conv, memory_format in ((reference, torch.contiguous_format), (image_conv, torch.channels_last)):
+        leaf = x.clone().contiguous(memory_format=memory_format).requires_grad_()
+        out = conv(leaf)
+        out.backward(torch.linspace(-1, 1, out.numel()).view_as(out))
+        grads.append((out.detach(), leaf.grad, conv.weight.grad, conv.bias.grad))
+    for ours, theirs in zip(grads[1], grads[0]):
+        torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+
+
+def test_other_cases_take_the_plain_path():
+    conv = ImageConv2d(1, 4, 3)
+    x = torch.rand(2, 1, 8, 8, requires_grad=True)
+    assert conv._fold_path_applies(x)
+    assert not conv._fold_path_applies(x.detach())  # no input gradient wanted
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not conv._fold_path_applies(x)
+    assert not ImageConv2d(1, 4, 3, stride=2)._fold_path_applies(x)
+
+
+def test_state_dict_is_conv2d_s():
+    assert set(ImageConv2d(1, 4, 3).state_dict()) == set(nn.Conv2d(1, 4, 3).state_dict())
