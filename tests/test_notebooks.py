@@ -61,7 +61,7 @@ def test_figures_are_written_as_png_and_pdf(smoke_run):
     assert pngs == {p.stem for p in (out / "figures").glob("*.pdf")}
     for prefix in ("00_", "01_", "02_", "03_", "04_"):
         assert any(name.startswith(prefix) for name in pngs), prefix
-    assert "02_predicted_vs_true_angle_c0_c1_c2" in pngs and "01_misalignment_after_best_spatial_rotation" in pngs
+    assert "02_predicted_vs_true_angle" in pngs and "01_misalignment_after_best_spatial_rotation" in pngs
 
 
 def test_the_claims_table_covers_every_claim(smoke_run):
