@@ -116,3 +116,11 @@ def test_rotation_symmetric_control_gets_a_different_c3_verdict():
     assert {r.claim: r.verdict for r in claims_table(table)}["C3"] == REPRODUCED
     table["01_feature_alignment"]["alignment"]["trained"] = control
     assert {r.claim: r.verdict for r in claims_table(table)}["C3"] == NOT_REPRODUCED
+
+
+def test_recorded_st_slopes_are_shown_beside_c4_and_c5():
+    table = results()
+    table["03_localization_depth"]["angle_fits"] = {"STN-SL2": fits(0.0, 0.0), "STN-DL2": fits(0.8, 0.9)}
+    rows = {row.claim: row for row in claims_table(table)}
+    assert "ST slope per seed: STN-SL2 0.00 / 0.00 / 0.00, STN-DL2 0.80 / 0.80 / 0.80" in rows["C4"].measured
+    assert "ST slope" not in rows["C5"].measured

@@ -105,17 +105,26 @@ def claim_c3(results) -> tuple[str, str]:
     return measured, REPRODUCED if trained else NOT_REPRODUCED
 
 
+def _st_slopes(fits: dict[str, list[dict]]) -> str:
+    """``"; ST slope per seed: A 0.80 / 0.70, B ..."`` from recorded angle fits, or ``""``."""
+    if not fits:
+        return ""
+    per_seed = {k: " / ".join(f"{f['slope']:.2f}" for f in v) for k, v in fits.items()}
+    return "; ST slope per seed: " + ", ".join(f"{k} {slopes}" for k, slopes in per_seed.items())
+
+
 def claim_c4(results) -> tuple[str, str]:
     acc = results["03_localization_depth"]["accuracy"]
     comparison = _comparison(results, "03_localization_depth", "STN-SL2", "STN-DL2")
-    measured = ", ".join(f"{k} {_fmt(v)}" for k, v in acc.items()) + "; " + comparison.describe()
+    measured = (", ".join(f"{k} {_fmt(v)}" for k, v in acc.items()) + "; " + comparison.describe()
+                + _st_slopes(results["03_localization_depth"].get("angle_fits")))
     return measured, {1: REPRODUCED, -1: NOT_REPRODUCED, 0: UNRESOLVED}[comparison.direction]
 
 
 def claim_c5(results) -> tuple[str, str]:
     helps = _comparison(results, "04_iterations", "STN-C0x2", "STN-C0")
     rich = _comparison(results, "04_iterations", "STN-SL2", "STN-C0x2")
-    measured = f"{helps.describe()}; {rich.describe()}"
+    measured = f"{helps.describe()}; {rich.describe()}" + _st_slopes(results["04_iterations"].get("angle_fits"))
     if helps.direction == -1 or rich.direction == -1:  # iterations hurt, or replace rich features
         return measured, NOT_REPRODUCED
     return measured, REPRODUCED if helps.direction == 1 and rich.direction == 1 else UNRESOLVED
