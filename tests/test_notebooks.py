@@ -42,7 +42,7 @@ def test_every_notebook_runs_in_the_smoke_profile(smoke_run):
 
 def test_recorded_accuracies_are_shares(smoke_run):
     out, _ = smoke_run
-    results = {p.stem: json.loads(p.read_text()) for p in (out / "results" / "results").glob("*.json")}
+    results = {p.stem: json.loads(p.read_text()) for p in (out / "results" / "results" / "smoke").glob("*.json")}
     assert {"00_quickstart", "01_feature_alignment", "02_placement", "03_localization_depth", "04_iterations",
             "05_claims"} <= set(results)
     assert all(0 <= a <= 1 for a in results["00_quickstart"]["test_accuracy"])
@@ -66,7 +66,7 @@ def test_figures_are_written_as_png_and_pdf(smoke_run):
 
 def test_the_claims_table_covers_every_claim(smoke_run):
     out, _ = smoke_run
-    claims = json.loads((out / "results" / "results" / "05_claims.json").read_text())["claims"]
+    claims = json.loads((out / "results" / "results" / "smoke" / "05_claims.json").read_text())["claims"]
     assert [c["claim"] for c in claims] == ["C1", "C2", "C3", "C4", "C5"]
     assert all(c["verdict"] != "not measured" and c["measured"] for c in claims)
 

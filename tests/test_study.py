@@ -55,9 +55,21 @@ def test_runs_are_trained_once_and_reused(tmp_path):
     again = study.run(NO_ST, seed=0)
     assert (again.folder / "final.pt").stat().st_mtime_ns == stamp
     longer = Study("smoke", epochs=2, output=str(tmp_path), log=lambda _: None).run(NO_ST, seed=0)
-    assert len(longer.history) == 2 and (longer.folder / "final.pt").stat().st_mtime_ns != stamp
+    assert len(longer.history) == 2 and longer.folder != first.folder  # its own folder: nothing overwritten
+    assert (first.folder / "final.pt").stat().st_mtime_ns == stamp
 
 
 def test_study_data_limits_keep_every_class(tmp_path):
     study = Study("smoke", output=str(tmp_path))
     assert len(study.data.train_images) == 192 and len(set(study.data.test_labels.tolist())) == 10
+
+
+def test_runs_and_numbers_are_keyed_by_profile_and_overrides(tmp_path):
+    quick, shorter = Study("smoke", output=str(tmp_path)), Study("smoke", epochs=2, output=str(tmp_path))
+    assert (quick.profile_key, shorter.profile_key) == ("smoke", "smoke-epochs=2")
+    assert "/runs/smoke/" in quick.config(C0).name and "/runs/smoke-epochs=2/" in shorter.config(C0).name
+    quick.record("02_placement", {"accuracy": {}})
+    shorter.record("02_placement", {"accuracy": {}})
+    assert quick.results()["02_placement"]["profile"] == "smoke"
+    assert shorter.results()["02_placement"]["profile"] == "smoke-epochs=2"
+    assert set(Study("quick", output=str(tmp_path)).results()) == set()

@@ -1,7 +1,10 @@
 """``Study``: trains (or reuses) the runs a notebook needs and stores its figures and numbers.
 
-A run is kept in ``<output>/runs/<profile>/<dataset>/<variant>/seed<k>``; a notebook that
-asks for a run another notebook already trained with the same configuration reuses it.
+A run is kept in ``<output>/runs/<profile key>/<dataset>/<variant>/seed<k>`` and a notebook's
+numbers in ``<output>/results/<profile key>/<notebook>.json``. The profile key is the profile's
+name, followed by any overrides (``quick-epochs=2``), so runs and numbers of different settings
+never overwrite or mix with each other. A notebook that asks for a run another notebook already
+trained with the same configuration reuses it.
 """
 from __future__ import annotations
 
@@ -35,6 +38,9 @@ class Study:
         if epochs is not None:  # epochs replace a profile's iteration count and its lr drops
             overrides.update(iterations=None, lr_drop_iterations=())
         self.profile = dataclasses.replace(get_profile(profile), **overrides)
+        named = {k: v for k, v in dict(dataset=dataset, epochs=epochs, seeds=seeds, device=device).items()
+                 if v is not None}
+        self.profile_key = "-".join([profile, *(f"{k}={v}" for k, v in named.items())])
         self.output, self.figures, self.log = Path(output), Path(figures), log
         self._data: ImageData | None = None
 
@@ -74,7 +80,7 @@ class Study:
             switch_after_iterations=drops, seed=seed, device=p.device, precision=p.precision,
             loc_lr_multiplier=p.loc_lr_multiplier if variant.localization != "false" else 1.0,
             eval_passes=p.eval_passes,
-            name=str(self.output / "runs" / p.name / p.dataset / folder / f"seed{seed}"))
+            name=str(self.output / "runs" / self.profile_key / p.dataset / folder / f"seed{seed}"))
         return dataclasses.replace(config, **options)
 
     def run(self, variant: Variant, seed: int = 0, **options) -> runs.Run:
@@ -108,7 +114,8 @@ class Study:
 
     @staticmethod
     def _finished_with(folder: Path, config: RunConfig) -> bool:
-        if not (folder / runs.METRICS).is_file() or not (folder / runs.CONFIG).is_file():
+        needed = (runs.METRICS, runs.CONFIG) if config.pretrain else (runs.METRICS, runs.CONFIG, runs.CORRECT)
+        if not all((folder / name).is_file() for name in needed):
             return False
         saved = runs.read_json(folder / runs.CONFIG)["config"]
         wanted = config.to_dict()
@@ -161,17 +168,21 @@ class Study:
             figure.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight", metadata=metadata)
         return paths
 
+    @property
+    def results_folder(self) -> Path:
+        return self.output / "results" / self.profile_key
+
     def record(self, key: str, values: dict) -> Path:
-        """Store a notebook's numbers as ``<output>/results/<key>.json`` (read by the claims table)."""
-        folder = self.output / "results"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{key}.json"
-        runs.save_json(path, {"profile": self.profile.name, "dataset": self.profile.dataset, **values})
+        """Store a notebook's numbers as ``<output>/results/<profile key>/<key>.json`` (read by the
+        claims table), with the profile key they were measured under."""
+        self.results_folder.mkdir(parents=True, exist_ok=True)
+        path = self.results_folder / f"{key}.json"
+        runs.save_json(path, {"profile": self.profile_key, "dataset": self.profile.dataset, **values})
         return path
 
     def results(self) -> dict[str, dict]:
-        """Every notebook's recorded numbers, by key."""
-        folder = self.output / "results"
+        """Every notebook's recorded numbers under this profile key, by notebook."""
+        folder = self.results_folder
         return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
 
 
