@@ -47,12 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--localization-parameters", nargs="*", type=int, help="layer widths of the localization network")
     p.add_argument("--stn-placement", "-p", nargs="*", type=int, default=[],
                    help="classifier layer indices an ST sits before (0: the input); a repeated index adds an iteration")
-    p.add_argument("--runs", type=int, default=1, help="number of independent runs (seeds seed, seed+1, ...)")
+    p.add_argument("--runs", type=int, default=1,
+                   help="number of independent runs; run r is seeded with seed + r (the original seeds once and "
+                        "lets the runs continue one random stream)")
     p.add_argument("--name", "-n", default="result", help="run folder to create; it must not exist yet")
     p.add_argument("--optimizer", "-o", default="sgd", help="sgd, nesterov or adam")
     p.add_argument("--lr", type=float, default=0.01, help="initial learning rate")
     p.add_argument("--switch-after-iterations", nargs="*", type=float, default=[],
-                   help="iterations at which the learning rate is divided by --divide-lr-by (increasing)")
+                   help="iterations at which the learning rate is divided by --divide-lr-by (increasing); "
+                        "one value N divides it every N iterations, as in the original")
     p.add_argument("--loc-lr-multiplier", type=float, default=1.0,
                    help="the localization networks' learning rate is this times --lr")
     p.add_argument("--pre-stn-multiplier", type=float, default=1.0,

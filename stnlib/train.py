@@ -80,6 +80,16 @@ def build_optimizer(model: STNetwork, config: RunConfig) -> torch.optim.Optimize
                            nesterov=config.optimizer == "nesterov", weight_decay=config.weight_decay)
 
 
+def build_scheduler(optimizer: torch.optim.Optimizer, config: RunConfig):
+    """The lr schedule of ``--switch-after-iterations``, stepped once per batch, as in the original:
+    one value N divides the lr by ``--divide-lr-by`` every N iterations; several values divide it
+    once at each."""
+    gamma = 1.0 / config.divide_lr_by
+    if len(config.switch_after_iterations) == 1:
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.switch_after_iterations[0], gamma=gamma)
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=config.switch_after_iterations, gamma=gamma)
+
+
 def moment_alignment_error(model: STNetwork, images: torch.Tensor) -> torch.Tensor:
     """``--pretrain``'s loss per image ``(B,)``: mean absolute difference between the linear part of
     the input ST's theta and that of the rotation to the moment-canonical pose."""
@@ -145,8 +155,7 @@ class Trainer:
         apply_added_iterations(self.model, self.model.extra_iterations + config.add_iteration.count(0))
         self.model.to(self.device, memory_format=torch.channels_last)  # faster convolutions and pooling
         self.optimizer = build_optimizer(self.model, config)
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, milestones=config.switch_after_iterations, gamma=1.0 / config.divide_lr_by)
+        self.scheduler = build_scheduler(self.optimizer, config)
         self.generator = torch.Generator().manual_seed(self.seed)  # sample order and angles
         self.augmentation = augmentation_for(config, self.data, train=True)
         self.test_augmentation = augmentation_for(config, self.data, train=False)

@@ -9,14 +9,18 @@ from .mnist import load_mnist, load_mnist5k
 from .registry import register_dataset
 
 TRANSLATE_CANVAS, SCALE_CANVAS = 60, 112
+# The original's --normalize constants for the canvases (mostly background, so darker than MNIST's).
+TRANSLATE_MEAN, TRANSLATE_STD = (0.0363,), (0.1870,)
+SCALE_MEAN, SCALE_STD = (0.0414,), (0.1751,)
 
 
 def translated(data: ImageData, name: str) -> ImageData:
-    return dataclasses.replace(data, name=name, kind="translate", canvas=TRANSLATE_CANVAS, st_downsample=2)
+    return dataclasses.replace(data, name=name, kind="translate", canvas=TRANSLATE_CANVAS, st_downsample=2,
+                               mean=TRANSLATE_MEAN, std=TRANSLATE_STD)
 
 
 def scaled(data: ImageData, name: str) -> ImageData:
-    return dataclasses.replace(data, name=name, kind="scale", canvas=SCALE_CANVAS)
+    return dataclasses.replace(data, name=name, kind="scale", canvas=SCALE_CANVAS, mean=SCALE_MEAN, std=SCALE_STD)
 
 
 @register_dataset("translate", "MNIST digits at random places of a 60x60 canvas with clutter (full MNIST)")

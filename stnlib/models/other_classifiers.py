@@ -20,12 +20,18 @@ class MultiHead(nn.Module):
         return torch.stack([head(x) for head in self.heads], 1)
 
 
-def dense_head(widths, num_classes: int, dropout: float, heads: int = 1, activation=nn.ReLU):
-    """Flat features -> dense layers (with dropout) -> one or several output layers."""
+def dense_head(widths, num_classes: int, dropout: float, heads: int = 1, activation=nn.ReLU,
+               dropout_first: bool = True):
+    """Flat features -> dense layers, each after a dropout -> dropout -> one or several output layers.
+
+    ``dropout_first=False`` leaves out the dropout before the first dense layer (for classifiers
+    whose last block already ends in one)."""
     def build(features: int) -> nn.Module:
         layers, size = [], features
-        for width in widths:
-            layers += [nn.Dropout(dropout), nn.Linear(size, width), activation()]
+        for index, width in enumerate(widths):
+            if dropout_first or index > 0:
+                layers.append(nn.Dropout(dropout))
+            layers += [nn.Linear(size, width), activation()]
             size = width
         layers.append(nn.Dropout(dropout))
         layers.append(MultiHead(size, heads, num_classes) if heads > 1 else nn.Linear(size, num_classes))
@@ -45,7 +51,8 @@ def svhn_cnn(in_shape, p, num_classes):
             block.append(nn.Dropout(0.5))
         layers.append(nn.Sequential(*block))
         channels = width
-    return ClassifierLayers(layers, dense_head(p[8:], SVHN_CLASSES, 0.5, heads=SVHN_DIGITS),
+    # Block 8 ends in dropout, so the head has none before its first Linear (one dropout of 0.5 there).
+    return ClassifierLayers(layers, dense_head(p[8:], SVHN_CLASSES, 0.5, heads=SVHN_DIGITS, dropout_first=False),
                             blocks=tuple(range(9)))
 
 
@@ -63,13 +70,14 @@ def plankton_cnn(in_shape, p, num_classes):
     return ClassifierLayers(layers, dense_head(p[10:], num_classes, 0.5, activation=leaky), blocks=tuple(range(11)))
 
 
-@register_classifier("CNN2", [32, 32, 64, 64, 128, 128], "CIFAR-10: 3 x [conv 3x3, ReLU, BN] twice, maxpool, dropout")
+@register_classifier("CNN2", [32, 32, 64, 64, 128, 128],
+                     "CIFAR-10: 3 x [conv 3x3, ReLU, BN, conv 3x3, ReLU, BN, maxpool, dropout]; a flat list of "
+                     "24 layers as in the original, so blocks end at -p 8, 16, 24")
 def cifar_cnn(in_shape, p, num_classes):
     layers, channels = [], in_shape[0]
     for stage, dropout in enumerate((0.2, 0.3, 0.4)):
-        block = []
         for width in p[2 * stage:2 * stage + 2]:
-            block += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(width)]
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(width)]
             channels = width
-        layers.append(nn.Sequential(*block, nn.MaxPool2d(2), nn.Dropout2d(dropout)))
-    return ClassifierLayers(layers, lambda features: nn.Linear(features, num_classes), blocks=(0, 1, 2, 3))
+        layers += [nn.MaxPool2d(2), nn.Dropout2d(dropout)]
+    return ClassifierLayers(layers, lambda features: nn.Linear(features, num_classes), blocks=(0, 8, 16, 24))

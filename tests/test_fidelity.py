@@ -1,0 +1,76 @@
+"""Layer lists, shapes and schedules that match the original code (luuf/understanding-STNs)."""
+import pytest
+import torch
+from torch import nn
+
+from stnlib.models import STNetwork
+
+
+def layer_types(module: nn.Module) -> list[str]:
+    return [type(m).__name__ for m in module.modules() if not list(m.children())]
+
+
+def test_svhn_head_has_one_dropout_before_its_first_linear():
+    net = STNetwork("SVHN-CNN", (3, 64, 64), 11)
+    last_block = layer_types(net.layers[-1])
+    head = layer_types(net.head)
+    assert last_block[-1] == "Dropout" and head[0] == "Linear"  # 0.5, not 0.75, before the first Linear
+    assert head[:9] == ["Linear", "ReLU", "Dropout"] * 3 and head.count("Linear") == 3 + 5
+
+
+@pytest.mark.parametrize("name, features, types", [
+    ("plankton-l", 32 * 23 * 23, ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d"]),
+    ("plankton2", 32 * 47 * 47, ["Conv2d", "LeakyReLU", "Conv2d", "LeakyReLU", "MaxPool2d"]),
+    ("plankton4", 64 * 23 * 23, ["Conv2d", "LeakyReLU", "Conv2d", "LeakyReLU", "MaxPool2d",
+                                 "Conv2d", "LeakyReLU", "Conv2d", "LeakyReLU", "MaxPool2d"]),
+])
+def test_plankton_localizations_are_the_originals(name, features, types):
+    net = STNetwork("plankton", (1, 95, 95), 121, localization=name, placements=[0])
+    body = net.localizations[0].body
+    first_linear = next(m for m in body.modules() if isinstance(m, nn.Linear))
+    assert first_linear.in_features == features
+    assert layer_types(body)[:len(types)] == types
+
+
+def test_cifar_localization_pads_its_convolutions():
+    net = STNetwork("CNN2", (3, 32, 32), 10, localization="CNN2", placements=[0])
+    first_linear = next(m for m in net.localizations[0].body.modules() if isinstance(m, nn.Linear))
+    assert first_linear.in_features == 40 * 8 * 8 == 2560
+
+
+def test_cifar_classifier_is_a_flat_list_of_24_layers_with_blocks_at_8_16_24():
+    net = STNetwork("CNN2", (3, 32, 32), 10)
+    assert len(net.layers) == 24 and net.blocks == (0, 8, 16, 24)
+    assert [type(net.layers[i]).__name__ for i in (6, 7, 14, 15, 22, 23)] == ["MaxPool2d", "Dropout2d"] * 3
+    c1 = STNetwork("CNN2", (3, 32, 32), 10, localization="FCN", placements=[8])
+    assert c1.architecture == "STN-C1" and c1(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+
+
+def _lrs(switch, steps=10):
+    from stnlib import RunConfig
+    from stnlib.train import build_scheduler
+
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = build_scheduler(optimizer, RunConfig(switch_after_iterations=switch, divide_lr_by=10.0, epochs=1))
+    lrs = []
+    for _ in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+def test_one_switch_value_divides_the_lr_every_n_iterations():
+    assert _lrs([3]) == pytest.approx([1, 1, 1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.001])
+
+
+def test_several_switch_values_divide_the_lr_once_at_each():
+    assert _lrs([3, 5]) == pytest.approx([1, 1, 1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.01, 0.01])
+
+
+def test_translated_and_scaled_mnist_normalize_with_the_originals_constants():
+    from stnlib.data import load_dataset
+
+    assert (load_dataset("translate5k").mean, load_dataset("translate5k").std) == ((0.0363,), (0.1870,))
+    assert (load_dataset("scale5k").mean, load_dataset("scale5k").std) == ((0.0414,), (0.1751,))
+    assert load_dataset("mnist5k").mean == (0.1307,)
