@@ -74,3 +74,10 @@ def test_translated_and_scaled_mnist_normalize_with_the_originals_constants():
     assert (load_dataset("translate5k").mean, load_dataset("translate5k").std) == ((0.0363,), (0.1870,))
     assert (load_dataset("scale5k").mean, load_dataset("scale5k").std) == ((0.0414,), (0.1751,))
     assert load_dataset("mnist5k").mean == (0.1307,)
+
+
+def test_which_accuracy_the_original_printed():
+    from stnlib.train import original_reported_accuracy
+
+    assert [original_reported_accuracy(d) for d in ("mnist", "mnist5k", "translate5k", "scale")] == ["test_accuracy"] * 4
+    assert original_reported_accuracy("cifar10") == original_reported_accuracy("svhn") == "last_epoch_test_accuracy"
