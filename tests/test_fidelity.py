@@ -81,3 +81,11 @@ def test_which_accuracy_the_original_printed():
 
     assert [original_reported_accuracy(d) for d in ("mnist", "mnist5k", "translate5k", "scale")] == ["test_accuracy"] * 4
     assert original_reported_accuracy("cifar10") == original_reported_accuracy("svhn") == "last_epoch_test_accuracy"
+
+
+def test_cli_help_says_where_stnlib_differs_from_the_original():
+    from stnlib.learn import build_parser
+
+    text = build_parser().format_help()
+    assert "where stnlib differs from the original" in text and "seed + r" in text
+    assert "one value N divides it every N iterations" in " ".join(text.split())
