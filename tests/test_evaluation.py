@@ -25,7 +25,7 @@ def st_model(undo_degrees: float = 0.0, placements=(0,), **kwargs) -> STNetwork:
     model = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=placements, **kwargs)
     if placements:
         with torch.no_grad():
-            model.localizations[0].affine.bias.copy_(geometry.theta_from_angle(torch.tensor([-undo_degrees])).flatten())
+            model.localizations[0].set_constant_theta(geometry.theta_from_angle(torch.tensor([-undo_degrees])))
     return model.eval()
 
 

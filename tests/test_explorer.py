@@ -14,7 +14,7 @@ def undoing_model(degrees_undone: float, placements=(0,)) -> STNetwork:
     torch.manual_seed(0)
     model = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=placements)
     with torch.no_grad():
-        model.localizations[0].affine.bias.copy_(geometry.theta_from_angle(torch.tensor([-degrees_undone])).flatten())
+        model.localizations[0].set_constant_theta(geometry.theta_from_angle(torch.tensor([-degrees_undone])))
     return model
 
 

@@ -89,3 +89,33 @@ def test_cli_help_says_where_stnlib_differs_from_the_original():
     text = build_parser().format_help()
     assert "where stnlib differs from the original" in text and "seed + r" in text
     assert "one value N divides it every N iterations" in " ".join(text.split())
+
+
+def _fcn_localization():
+    from stnlib.models import STNetwork
+
+    return STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0]).localizations[0]
+
+
+def test_weight_decay_pulls_theta_toward_the_identity():
+    loc = _fcn_localization()
+    loc.set_constant_theta(torch.tensor([[0.5, 0.2, 0.1], [-0.3, 0.6, 0.0]]))
+    optimizer = torch.optim.SGD(loc.parameters(), lr=0.1, weight_decay=1.0)
+    x = torch.rand(4, 1, 28, 28)
+    for _ in range(200):
+        optimizer.zero_grad()
+        (loc(x) * 0).sum().backward()  # no signal from a loss: weight decay alone
+        optimizer.step()
+    torch.testing.assert_close(loc(x)[0], torch.eye(2, 3), atol=1e-4, rtol=0)
+
+
+def test_weights_saved_with_the_identity_in_the_bias_load_to_the_same_theta():
+    loc = _fcn_localization()
+    theta = torch.tensor([[0.9, -0.2, 0.1], [0.2, 0.9, -0.1]])
+    loc.set_constant_theta(theta)
+    old_format = {k: v.clone() for k, v in loc.state_dict().items() if k != "identity"}
+    old_format["affine.bias"] = theta.flatten().clone()  # how earlier versions stored it
+    fresh = _fcn_localization()
+    fresh.load_state_dict(old_format)
+    torch.testing.assert_close(fresh(torch.rand(2, 1, 28, 28))[0], theta)
+    assert "identity" in fresh.state_dict()

@@ -95,7 +95,7 @@ def test_an_stn_c0_whose_theta_undoes_a_rotation_gives_back_the_input():
     net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0])
     undo = geometry.theta_from_angle(torch.tensor([-40.0]))  # rotate back by 40 degrees
     with torch.no_grad():
-        net.localizations[0].affine.bias.copy_(undo.flatten())
+        net.localizations[0].set_constant_theta(undo)
     digit = torch.zeros(1, 1, 28, 28)
     digit[..., 6:22, 12:16] = 1.0
     digit[..., 6:10, 12:20] = 1.0
@@ -125,7 +125,7 @@ def test_iterations_compose_thetas_and_resample_the_untransformed_input():
     net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0, 0])
     step = geometry.theta_from_angle(torch.tensor([15.0]))
     with torch.no_grad():
-        net.localizations[0].affine.bias.copy_(step.flatten())
+        net.localizations[0].set_constant_theta(step)
     x = torch.rand(2, 1, 28, 28)
     records = net.inspect(x).sts
     assert geometry.angle_from_theta(records[1].theta).tolist() == pytest.approx([30.0, 30.0], abs=1e-4)
