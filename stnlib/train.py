@@ -28,7 +28,7 @@ from .evaluation import Score, evaluate, test_correctness
 from .losses import classification_loss
 from .losses import correct as count_correct
 from .models import STNetwork, build_model
-from .moments import canonicalizing_angle, moment_probability
+from .moments import canonicalizing_angle, moment_probability, pretrain_target
 
 # Options that may differ between a run and its --resume without changing its result.
 RESUME_MAY_CHANGE = {"device", "data_root", "name", "load_model"}
@@ -100,10 +100,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: RunConfig):
 
 def moment_alignment_error(model: STNetwork, images: torch.Tensor) -> torch.Tensor:
     """``--pretrain``'s loss per image ``(B,)``: mean absolute difference between the linear part of
-    the input ST's theta and that of the rotation to the moment-canonical pose."""
+    the input ST's theta and the original's moment-canonical target (``moments.pretrain_target``)."""
     theta = model.input_theta(images)
-    target = geometry.theta_from_angle(canonicalizing_angle(images))
-    return (theta[:, :, :2] - target[:, :, :2]).abs().mean(dim=(1, 2))
+    return (theta[:, :, :2] - pretrain_target(images)).abs().mean(dim=(1, 2))
 
 
 def load_weights(model: STNetwork, path: str) -> list[str]:
