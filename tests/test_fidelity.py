@@ -119,3 +119,28 @@ def test_weights_saved_with_the_identity_in_the_bias_load_to_the_same_theta():
     fresh.load_state_dict(old_format)
     torch.testing.assert_close(fresh(torch.rand(2, 1, 28, 28))[0], theta)
     assert "identity" in fresh.state_dict()
+
+
+def test_sl_iterations_on_a_downsampling_dataset_read_the_full_size_image():
+    """stnlib's reading of SL iterations on translated MNIST (README: where stnlib differs)."""
+    net = STNetwork("CNN", (1, 60, 60), localization="FCN", placements=[0, 0], mode="loop", st_downsample=2)
+    records = net.inspect(torch.rand(2, 1, 60, 60)).sts
+    assert [tuple(r.output.shape[-2:]) for r in records] == [(60, 60), (30, 30)]  # only the last is halved
+    assert all(tuple(r.source.shape[-2:]) == (60, 60) for r in records)  # every iteration resamples the input
+    assert len(net.localizations) == 1  # one shared localization serves both iterations
+
+
+def test_planktonset_augmentation_is_one_warp_with_border_padding():
+    from stnlib.data import Batch
+    from stnlib.data.transforms import RandomAffine
+
+    image = torch.zeros(1, 1, 95, 95)
+    image[..., :, :3] = 1.0  # an organism touching the left edge
+    augment = RandomAffine(degrees=0.0, translate=10.0, shear=0.0, zoom=1.0)
+    moved = augment(Batch(image, torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long)),
+                    torch.Generator().manual_seed(0))
+    shift_pixels = moved.true.shift[0, 0].item() * 95 / 2
+    assert 3 < shift_pixels <= 10  # this draw moves the content right by a few pixels (sub-pixel amounts allowed)
+    # Border padding repeats the edge column into the uncovered strip; zero fill would leave it dark.
+    assert (moved.images[0, 0, 47, :3] == 1.0).all()
+    assert augment.padding_mode == "border"
