@@ -73,3 +73,4 @@ def test_runs_and_numbers_are_keyed_by_profile_and_overrides(tmp_path):
     assert quick.results()["02_placement"]["profile"] == "smoke"
     assert shorter.results()["02_placement"]["profile"] == "smoke-epochs=2"
     assert set(Study("quick", output=str(tmp_path)).results()) == set()
+    assert Study("smoke", seeds=3, device="cpu", output=str(tmp_path)).profile_key == "smoke"  # same runs

@@ -90,5 +90,6 @@ def test_the_paper_profile_trains_through_ray(tmp_path, local_ray):
                   log=lambda _: None)
     rows = study.accuracy_table([NO_ST])
     assert len(rows[0]["accuracies"]) == 2 and all(0 <= a <= 1 for a in rows[0]["accuracies"])
-    assert all((tmp_path / "runs" / "paper" / "mnist5k" / "no_ST" / f"seed{s}" / "metrics.json").is_file()
+    assert study.profile_key == "paper-dataset=mnist5k-epochs=1"
+    assert all((tmp_path / "runs" / study.profile_key / "mnist5k" / "no_ST" / f"seed{s}" / "metrics.json").is_file()
                for s in (0, 1))

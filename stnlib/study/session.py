@@ -2,8 +2,8 @@
 
 A run is kept in ``<output>/runs/<profile key>/<dataset>/<variant>/seed<k>`` and a notebook's
 numbers in ``<output>/results/<profile key>/<notebook>.json``. The profile key is the profile's
-name, followed by any overrides (``quick-epochs=2``), so runs and numbers of different settings
-never overwrite or mix with each other. A notebook that asks for a run another notebook already
+name, followed by any override of its dataset or epochs (``quick-epochs=2``), so runs and numbers
+of different settings never overwrite or mix with each other. A notebook that asks for a run another notebook already
 trained with the same configuration reuses it.
 """
 from __future__ import annotations
@@ -38,9 +38,9 @@ class Study:
         if epochs is not None:  # epochs replace a profile's iteration count and its lr drops
             overrides.update(iterations=None, lr_drop_iterations=())
         self.profile = dataclasses.replace(get_profile(profile), **overrides)
-        named = {k: v for k, v in dict(dataset=dataset, epochs=epochs, seeds=seeds, device=device).items()
-                 if v is not None}
-        self.profile_key = "-".join([profile, *(f"{k}={v}" for k, v in named.items())])
+        # Overrides that change what a run is (not how many seeds, nor where it trains) key its folders.
+        changing = {k: v for k, v in dict(dataset=dataset, epochs=epochs).items() if v is not None}
+        self.profile_key = "-".join([profile, *(f"{k}={v}" for k, v in changing.items())])
         self.output, self.figures, self.log = Path(output), Path(figures), log
         self._data: ImageData | None = None
 
