@@ -6,7 +6,7 @@ Works for any registered dataset and model, and for every ST of a model.
 |---|---|
 | ``test_accuracy`` (N rotated passes), ``evaluate`` | |
 | ``collect_predictions`` (labels, predictions, true angles, every theta) | |
-| ``accuracy_by_angle``, ``accuracy_under_rotations`` (17 fixed test rotations) | ``plot_accuracy_by_angle`` |
+| ``accuracy_by_angle``, ``accuracy_under_rotations`` (17 fixed test rotations) | ``plot_accuracy_by_angle``, ``plot_accuracy_under_rotations`` |
 | ``confusion_matrix`` | ``plot_confusion_matrix`` |
 | ``accuracy_vs_training_size`` | ``plot_accuracy_vs_training_size`` |
 | training history (``Run.history``) | ``plot_history`` |
@@ -23,7 +23,7 @@ Works for any registered dataset and model, and for every ST of a model.
 | ``test_correctness`` (per image, per pass), ``paired_comparison`` (bootstrap, McNemar) | |
 """
 from .accuracy import (AngleAccuracy, Score, accuracy_by_angle, accuracy_under_rotations, confusion_matrix, evaluate,
-                       plot_accuracy_by_angle,
+                       plot_accuracy_by_angle, plot_accuracy_under_rotations,
                        plot_confusion_matrix, test_accuracy, test_correctness)
 from .angles import (AngleFit, TransformationStatistics, orthogonal_fit, per_label_angle_statistics,
                      plot_angle_histogram, plot_transformation_statistics, predicted_angles,

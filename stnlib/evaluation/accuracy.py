@@ -152,3 +152,28 @@ def accuracy_under_rotations(model, images: torch.Tensor, labels: torch.Tensor, 
         rows.append({"angle": angle, "accuracy": hits / len(images)})
     model.train(was_training)
     return rows
+
+
+def plot_accuracy_under_rotations(curves: dict[str, list[list[dict]]], training_range: float = 90.0, ax=None):
+    """Invariance curves: accuracy with every test image turned by each fixed angle.
+
+    ``curves``: architecture -> one ``accuracy_under_rotations`` result per seed. Thin lines are
+    seeds, the thick line their mean; angles outside the training range are shaded."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(7, 3.8))[1]
+    for index, (name, seeds) in enumerate(curves.items()):
+        color = f"C{index % 10}"
+        angles = [row["angle"] for row in seeds[0]]
+        for rows in seeds:
+            ax.plot(angles, [row["accuracy"] for row in rows], color=color, lw=0.7, alpha=0.5)
+        mean = torch.tensor([[row["accuracy"] for row in rows] for rows in seeds]).mean(0)
+        ax.plot(angles, mean.tolist(), color=color, lw=2, marker="o", ms=3, label=f"{name} ({len(seeds)} seeds)")
+    limit = max(abs(a) for a in angles)
+    ax.axvspan(-limit, -training_range, color="0.92", zorder=0, label=f"outside the ±{training_range:g}° training range")
+    ax.axvspan(training_range, limit, color="0.92", zorder=0)
+    ax.set(xlim=(-limit, limit), ylim=(0, 1), xlabel="test rotation of every image (degrees)",
+           ylabel="test accuracy", title="Accuracy under fixed test rotations")
+    ax.legend(fontsize=7, loc="lower center")
+    ax.grid(alpha=0.3)
+    return ax

@@ -73,6 +73,8 @@ def plot_misalignment(rows: list[Misalignment], layer_names: dict[int, str] | No
     positions = torch.arange(len(rows)).float().numpy()
     ax.bar(positions - 0.2, [r.unaligned for r in rows], 0.4, label="no alignment", color="tab:gray")
     ax.bar(positions + 0.2, [r.residual for r in rows], 0.4, label="best spatial rotation", color="tab:red")
+    for bars in ax.containers:
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)  # a zero reads as zero, not as missing
     ax.set_xticks(positions.tolist(), names)
     ax.set(ylabel="relative distance to the original", title=f"Rotated by {rows[0].angle:g} degrees")
     ax.legend(fontsize=8)
@@ -161,11 +163,21 @@ def self_match_rate(correspondence: torch.Tensor) -> float:
 
 
 def plot_channel_correspondence(correspondence: torch.Tensor, title: str = "", ax=None):
+    """The correlation matrix with its columns reordered by the best one-to-one matching, so the
+    permutation a rotation induces shows as the diagonal; the original column of each is marked
+    where it differs from the row (the channel changed)."""
     import matplotlib.pyplot as plt
+    from scipy.optimize import linear_sum_assignment
 
-    ax = ax or plt.subplots(figsize=(4.2, 4))[1]
-    image = ax.imshow(correspondence.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
-    ax.set(xlabel="channel j of the rotated image, rotated back", ylabel="channel i of the original",
+    ax = ax or plt.subplots(figsize=(4.6, 4))[1]
+    _, order = linear_sum_assignment(-correspondence.nan_to_num().numpy())
+    image = ax.imshow(correspondence[:, order].numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+    moved = [i for i, j in enumerate(order) if i != j]
+    ax.scatter(moved, moved, s=4, marker="x", color="k", lw=0.6,
+               label=f"matched to another channel ({len(moved)} of {len(order)})")
+    ax.legend(fontsize=6, loc="lower left", framealpha=0.9)
+    ax.set(xlabel="channel of the rotated image, rotated back\n(ordered by best one-to-one match)",
+           ylabel="channel i of the original",
            title=title or f"self-match {self_match_rate(correspondence):.0%}")
     ax.figure.colorbar(image, ax=ax, fraction=0.046)
     return ax
@@ -266,14 +278,17 @@ def plot_rotated_feature_maps(maps: dict[str, torch.Tensor], channels: int = 6, 
     first, second = maps.values()
     strongest = second.abs().flatten(1).mean(1).argsort(descending=True)[:channels].tolist()
     if axes is None:
-        axes = plt.subplots(2, len(strongest), figsize=(1.6 * len(strongest), 3.6), squeeze=False)[1]
+        axes = plt.subplots(2, len(strongest), figsize=(1.6 * len(strongest) + 0.8, 3.6), squeeze=False,
+                            layout="constrained")[1]
+    limit = max(first[strongest].abs().max().item(), second[strongest].abs().max().item(), 1e-8)
     for row, (name, tensor) in enumerate(maps.items()):
         for column, channel in enumerate(strongest):
-            axes[row, column].imshow(tensor[channel].numpy(), cmap="viridis")
+            shown = axes[row, column].imshow(tensor[channel].numpy(), cmap="viridis", vmin=0, vmax=limit)
             axes[row, column].axis("off")
             axes[row, column].set_title(f"ch {channel}", fontsize=7)
         axes[row, 0].text(-0.15, 0.5, name, transform=axes[row, 0].transAxes, rotation=90, va="center",
                           ha="right", fontsize=7)
+    axes[0, 0].figure.colorbar(shown, ax=axes, fraction=0.02, label="activation (one scale for all panels)")
     return axes
 
 

@@ -57,12 +57,16 @@ def plot_feature_maps(before: torch.Tensor, after: torch.Tensor, image: int = 0,
 
     strongest = before[image].abs().flatten(1).mean(1).argsort(descending=True)[:channels]
     if axes is None:
-        axes = plt.subplots(2, len(strongest), figsize=(1.5 * len(strongest), 3.2), squeeze=False)[1]
+        axes = plt.subplots(2, len(strongest), figsize=(1.5 * len(strongest) + 0.8, 3.2), squeeze=False,
+                            layout="constrained")[1]
+    pair = torch.stack([before[image, strongest], after[image, strongest]])
+    low, high = pair.min().item(), max(pair.max().item(), pair.min().item() + 1e-8)
     for column, channel in enumerate(strongest.tolist()):
         for row, (name, tensor) in enumerate((("before", before), ("after", after))):
-            axes[row, column].imshow(tensor[image, channel].numpy(), cmap="viridis")
+            shown = axes[row, column].imshow(tensor[image, channel].numpy(), cmap="viridis", vmin=low, vmax=high)
             axes[row, column].axis("off")
             axes[row, column].set_title(f"ch {channel} {name}", fontsize=7)
+    axes[0, 0].figure.colorbar(shown, ax=axes, fraction=0.02, label="activation (one scale for all panels)")
     return axes
 
 

@@ -161,7 +161,8 @@ class Study:
     def save_figure(self, figure, name: str) -> list[Path]:
         """Save ``figure`` as ``<figures>/<name>.png`` and ``.pdf``."""
         self.figures.mkdir(parents=True, exist_ok=True)
-        figure.tight_layout()
+        if figure.get_layout_engine() is None:  # figures with a colour bar lay themselves out
+            figure.tight_layout()
         paths = [self.figures / f"{name}.{ext}" for ext in ("png", "pdf")]
         for path in paths:  # no creation date in the PDF: the same figure gives the same file
             metadata = {"CreationDate": None} if path.suffix == ".pdf" else {}
