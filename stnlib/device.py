@@ -32,6 +32,19 @@ def cpu_has_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def cpu_model_name() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
+    import platform
+
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto`` becomes ``bf16`` on CUDA and on CPUs with native bf16, ``fp32`` elsewhere."""
     if precision != "auto":

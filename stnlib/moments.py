@@ -40,10 +40,13 @@ def _positive_skew(mass, dr, dc, angle: torch.Tensor) -> torch.Tensor:
     return (mass * along**3).sum((1, 2)) > 0
 
 
+def _axis_angle(mu_rr, mu_cc, mu_rc) -> torch.Tensor:
+    return torch.atan(2 * mu_rc / (mu_rr - mu_cc)) / 2 + (mu_rr < mu_cc).float() * (math.pi / 2)
+
+
 def principal_axis(images: torch.Tensor) -> torch.Tensor:
     """The original's principal-axis angle ``theta`` (radians, row axis toward column axis), ``(B,)``."""
-    _, _, _, mu_rr, mu_cc, mu_rc = _central_moments(images)
-    return torch.atan(2 * mu_rc / (mu_rr - mu_cc)) / 2 + (mu_rr < mu_cc).float() * (math.pi / 2)
+    return _axis_angle(*_central_moments(images)[3:])
 
 
 def canonicalizing_angle(images: torch.Tensor) -> torch.Tensor:
@@ -59,8 +62,8 @@ def pretrain_target(images: torch.Tensor) -> torch.Tensor:
     skew along its perpendicular is positive, then ``pi/4``. With ``a = -theta`` and ``s = -1`` for
     a reflection (else 1), the target is ``[[cos a, -s sin a], [sin a, s cos a]]``.
     """
-    mass, dr, dc, mu_rr, mu_cc, mu_rc = _central_moments(images)
-    angle = torch.atan(2 * mu_rc / (mu_rr - mu_cc)) / 2 + (mu_rr < mu_cc).float() * (math.pi / 2)
+    mass, dr, dc, *second = _central_moments(images)
+    angle = _axis_angle(*second)
     angle = angle + math.pi * _positive_skew(mass, dr, dc, angle).float()
     flip = _positive_skew(mass, dr, dc, angle + math.pi / 2)
     angle = angle + (math.pi / 2) * flip.float() + math.pi / 4
@@ -68,11 +71,6 @@ def pretrain_target(images: torch.Tensor) -> torch.Tensor:
     row0 = torch.stack([torch.cos(a), -sign * torch.sin(a)], -1)
     row1 = torch.stack([torch.sin(a), sign * torch.cos(a)], -1)
     return torch.stack([row0, row1], -2)
-
-
-def wrap_degrees(angle: torch.Tensor) -> torch.Tensor:
-    """Map angles to ``(-180, 180]``."""
-    return 180.0 - torch.remainder(180.0 - angle, 360.0)
 
 
 def moment_probability(epoch: int) -> float:

@@ -38,20 +38,14 @@ def run_notebook(notebook: Path, executed: Path, parameters: dict) -> float:
 
 def machine_line(profile: str) -> str:
     """The processor, threads and precision the run used, for the summary's header."""
-    import platform
-
     import torch
 
-    from .device import pick_device, resolve_precision
+    from .device import cpu_model_name, resolve_precision
 
-    device = pick_device(PROFILES[profile].device if PROFILES[profile].device != "cuda" or torch.cuda.is_available()
-                         else "cpu")
-    if device.type == "cuda":
-        processor = torch.cuda.get_device_name(device)
-    else:
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")] if Path("/proc/cpuinfo").is_file() else []
-        processor = f"{names[0] if names else platform.processor() or 'unknown CPU'}, {torch.get_num_threads()} threads"
+    cuda = PROFILES[profile].device != "cpu" and torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    processor = (torch.cuda.get_device_name(device) if cuda
+                 else f"{cpu_model_name()}, {torch.get_num_threads()} threads")
     return f"{processor}; precision {resolve_precision(PROFILES[profile].precision, device)}"
 
 

@@ -10,7 +10,7 @@ from ..data import BatchLoader, RandomRotation
 from ..device import autocast
 from ..losses import classification_loss
 from ..losses import correct as count_correct
-from .angles import orthogonal_fit
+from .angles import orthogonal_fit, shade_outside_training_range
 from .passes import EVAL_BATCH_SIZE, Predictions
 
 
@@ -35,7 +35,7 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, augmentation: Ra
     """
     was_training = model.training
     model.eval()
-    loss_sum, correct = torch.zeros((), device=images.device), torch.zeros((), device=images.device)
+    loss_sum = torch.zeros((), device=images.device)
     read_angles = getattr(model, "has_st", False)
     true_angles, undone_angles, hits = [], [], []
     for batch in BatchLoader(images, labels, batch_size):
@@ -51,10 +51,9 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, augmentation: Ra
             undone_angles.append(geometry.undone_angle_from_theta(seen.sts[-1].theta).cpu())
         loss_sum += classification_loss(logits, batch.labels, reduction="sum")
         hits.append(count_correct(logits, batch.labels))
-        correct += hits[-1].sum()
     model.train(was_training)
-    n = len(images)
-    score = Score(loss=loss_sum.item() / n, accuracy=correct.item() / n, correct=torch.cat(hits).bool().cpu())
+    correct = torch.cat(hits).bool().cpu()  # one host sync for the whole pass
+    score = Score(loss=loss_sum.item() / len(images), accuracy=correct.float().mean().item(), correct=correct)
     if true_angles:
         fit = orthogonal_fit(torch.cat(true_angles), torch.cat(undone_angles))
         score.angle_slope, score.angle_r = fit.slope, fit.correlation
@@ -170,8 +169,7 @@ def plot_accuracy_under_rotations(curves: dict[str, list[list[dict]]], training_
         mean = torch.tensor([[row["accuracy"] for row in rows] for rows in seeds]).mean(0)
         ax.plot(angles, mean.tolist(), color=color, lw=2, marker="o", ms=3, label=f"{name} ({len(seeds)} seeds)")
     limit = max(abs(a) for a in angles)
-    ax.axvspan(-limit, -training_range, color="0.92", zorder=0, label=f"outside the ±{training_range:g}° training range")
-    ax.axvspan(training_range, limit, color="0.92", zorder=0)
+    shade_outside_training_range(ax, limit, training_range)
     ax.set(xlim=(-limit, limit), ylim=(0, 1), xlabel="test rotation of every image (degrees)",
            ylabel="test accuracy", title="Accuracy under fixed test rotations")
     ax.legend(fontsize=7, loc="lower center")

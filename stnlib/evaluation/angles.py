@@ -55,6 +55,12 @@ def per_label_angle_statistics(predictions: Predictions, st: int = -1, num_class
     return rows
 
 
+def shade_outside_training_range(ax, limit: float, training_range: float = 90.0) -> None:
+    """Grey out the test angles in ``[-limit, limit]`` that lie outside ``+-training_range``."""
+    ax.axvspan(-limit, -training_range, color="0.92", zorder=0, label=f"outside the ±{training_range:g}° training range")
+    ax.axvspan(training_range, limit, color="0.92", zorder=0)
+
+
 def plot_angle_histogram(true: torch.Tensor, predicted: torch.Tensor, title: str = "", ax=None,
                          limit: float = 180.0, bins: int = 60):
     """2-D histogram of predicted against true angle, with the orthogonal regression line."""
@@ -68,8 +74,7 @@ def plot_angle_histogram(true: torch.Tensor, predicted: torch.Tensor, title: str
     ax.plot(xs, fit.slope * xs + fit.intercept, color="cyan", lw=1.5,
             label=f"slope {fit.slope:.2f}, r = {fit.correlation:.2f}")
     ax.plot(xs, xs, color="0.25", lw=1.0, ls="--", label="undoes exactly the true angle")
-    ax.axvspan(-limit, -90, color="0.92", zorder=0)
-    ax.axvspan(90, limit, color="0.92", zorder=0, label="outside the ±90° training range")
+    shade_outside_training_range(ax, limit)
     ax.set(xlim=(-limit, limit), ylim=(-limit, limit), xlabel="true angle (degrees)",
            ylabel="undone by the ST (degrees)", title=title)
     ax.legend(fontsize=7, loc="upper left")

@@ -87,13 +87,12 @@ class ChannelAlignment:
     original's feature maps and the rotated image's maps rotated back by ``-angle``
     (``spatial``), and the same after the best one-to-one matching of channels (``with_channels``).
     ``spatial - with_channels`` is the part of the misalignment that only a change of channels
-    removes: the paper's mechanism, as a number. ``permutation[i]``: the channel matched to ``i``."""
+    removes: the paper's mechanism, as a number."""
 
     index: int
     angle: float
     spatial: float
     with_channels: float
-    permutation: list[int]
 
     @property
     def channel_part(self) -> float:
@@ -107,18 +106,13 @@ def channel_alignment(model, images: torch.Tensor, angle: float, index: int) -> 
     best any spatial transformation can do there."""
     from scipy.optimize import linear_sum_assignment
 
-    original = features_at(model, images, index)
-    back = geometry.rotate(features_at(model, geometry.rotate(images, angle), index), -angle)
-    mask = disk_mask(*original.shape[-2:])
-    a = original.transpose(0, 1)[:, :, mask].flatten(1).double()  # (C, B * pixels)
-    b = back.transpose(0, 1)[:, :, mask].flatten(1).double()
+    a, b = (m.double() for m in channels_rotated_back(model, images, angle, index))  # (C, B * pixels)
     norm = a.norm().clamp_min(1e-12)
     # cost[i, j]: squared distance between channel i of the original and channel j rotated back
     cost = (a.pow(2).sum(1)[:, None] + b.pow(2).sum(1)[None, :] - 2 * a @ b.T).clamp_min(0)
     rows, columns = linear_sum_assignment(cost.numpy())
     matched = cost[torch.as_tensor(rows), torch.as_tensor(columns)].sum().sqrt()
-    return ChannelAlignment(index, angle, ((a - b).norm() / norm).item(), (matched / norm).item(),
-                            [int(c) for c in columns])
+    return ChannelAlignment(index, angle, ((a - b).norm() / norm).item(), (matched / norm).item())
 
 
 def rotation_symmetric_copy(model):
@@ -139,17 +133,22 @@ def rotation_symmetric_copy(model):
     return twin
 
 
+def channels_rotated_back(model, images: torch.Tensor, angle: float, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer ``index``'s channels for ``images`` and for the images turned by ``angle`` with their
+    maps turned back, inside the inscribed disk: two ``(C, B * pixels)`` matrices."""
+    original = features_at(model, images, index)
+    back = geometry.rotate(features_at(model, geometry.rotate(images, angle), index), -angle)
+    mask = disk_mask(*original.shape[-2:])
+    return original.transpose(0, 1)[:, :, mask].flatten(1), back.transpose(0, 1)[:, :, mask].flatten(1)
+
+
 def channel_correspondence(model, images: torch.Tensor, index: int, angle: float = 90.0) -> torch.Tensor:
     """``(C, C)`` correlation of channel i of F(x) with channel j of R(-angle) F(R(angle) x).
 
     If a spatial transformation could align feature maps, this would be the identity: each
     channel would answer the same way after rotating back. Off-diagonal mass is the channel effect.
     """
-    original = features_at(model, images, index)
-    back = geometry.rotate(features_at(model, geometry.rotate(images, angle), index), -angle)
-    mask = disk_mask(*original.shape[-2:])
-    a = original.transpose(0, 1)[:, :, mask].flatten(1)  # (C, B * pixels)
-    b = back.transpose(0, 1)[:, :, mask].flatten(1)
+    a, b = channels_rotated_back(model, images, angle, index)  # (C, B * pixels) each
     a = (a - a.mean(1, keepdim=True)) / a.std(1, keepdim=True).clamp_min(1e-8)
     b = (b - b.mean(1, keepdim=True)) / b.std(1, keepdim=True).clamp_min(1e-8)
     return a @ b.T / a.shape[1]

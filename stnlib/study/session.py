@@ -39,10 +39,10 @@ class Study:
             overrides.update(iterations=None, lr_drop_iterations=())
         self.profile = dataclasses.replace(get_profile(profile), **overrides)
         # Overrides that change what a run is (not how many seeds, nor where it trains) key its folders.
-        changing = {k: v for k, v in dict(dataset=dataset, epochs=epochs).items() if v is not None}
-        self.profile_key = "-".join([profile, *(f"{k}={v}" for k, v in changing.items())])
+        self.profile_key = "-".join([profile, *(f"{k}={overrides[k]}" for k in ("dataset", "epochs") if k in overrides)])
         self.output, self.figures, self.log = Path(output), Path(figures), log
         self._data: ImageData | None = None
+        self._loaded: dict[str, runs.Run] = {}  # finished runs, by folder: notebooks ask for each several times
 
     # ----- data -----
     @property
@@ -87,11 +87,13 @@ class Study:
         """The trained run of ``variant`` with ``seed`` (and RunConfig ``options`` over the profile's
         recipe): loaded when done before, else trained now."""
         config = self.config(variant, seed, **options)
-        folder = Path(config.name)
-        if not self._finished_with(folder, config):
-            self.log(f"training {variant.label}, seed {seed} ({self.profile.name} profile)")
-            fit(config, overwrite=folder.exists(), data=self.data, log=lambda _: None, progress=False)
-        return runs.load_run(folder)
+        if config.name not in self._loaded:
+            folder = Path(config.name)
+            if not self._finished_with(folder, config):
+                self.log(f"training {variant.label}, seed {seed} ({self.profile.name} profile)")
+                fit(config, overwrite=folder.exists(), data=self.data, log=lambda _: None, progress=False)
+            self._loaded[config.name] = runs.load_run(folder)
+        return self._loaded[config.name]
 
     def runs(self, variant: Variant, seeds: int | None = None) -> list[runs.Run]:
         return [self.run(variant, seed) for seed in range(seeds or self.profile.seeds)]
