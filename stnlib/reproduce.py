@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from .errors import StnlibError
+from .runs import ensure_folder
 from .study import PROFILES, Study, claims_markdown, claims_table
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,8 @@ def reproduce(profile: str, output: Path, figures: Path, notebooks: Path, log=pr
     if profile not in PROFILES:
         raise StnlibError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
     output, figures = output.resolve(), figures.resolve()
-    (output / "notebooks").mkdir(parents=True, exist_ok=True)
+    ensure_folder(ensure_folder(output, "--output folder") / "notebooks", "notebooks folder")
+    ensure_folder(figures, "--figures folder")
     parameters = {"profile": profile, "output": str(output), "figures": str(figures), "interactive": False}
     timings = []
     for notebook in find_notebooks(notebooks):

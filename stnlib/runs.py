@@ -33,8 +33,12 @@ CONFIG, HISTORY, CHECKPOINT, FINAL, METRICS = "config.json", "history.json", "ch
 CORRECT = "test_correct.pt"  # (passes, N) bool: which rotated test images the final evaluation got right
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over ``path``."""
+def atomic_write(path: Path, write, exclusive: bool = False) -> None:
+    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    ``exclusive``: link the finished file to ``path`` instead, which fails with ``FileExistsError``
+    when ``path`` exists: creating the file and checking it was absent are one step.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -42,14 +46,28 @@ def atomic_write(path: Path, write) -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+            Path(tmp).unlink()
+        else:
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def save_json(path: Path, value) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(value, indent=2, default=_json_default).encode()))
+def save_json(path: Path, value, exclusive: bool = False) -> None:
+    atomic_write(path, lambda f: f.write(json.dumps(value, indent=2, default=_json_default).encode()), exclusive)
+
+
+def claim_folder(folder: Path, config: dict) -> None:
+    """Write ``config.json`` into the prepared, empty ``folder``, failing if another training wrote
+    one first: of two trainings started into the same new folder, the second is refused."""
+    try:
+        save_json(Path(folder) / CONFIG, config, exclusive=True)
+    except FileExistsError:
+        raise RunFolderError(f"run folder {folder} was just claimed by another training; "
+                             f"choose another --name") from None
 
 
 def save_torch(path: Path, value) -> None:
@@ -104,12 +122,27 @@ def run_dirs(folder: Path, runs: int) -> list[Path]:
     return [Path(folder)] if runs == 1 else [Path(folder) / f"run-{i}" for i in range(runs)]
 
 
+def ensure_folder(path: Path, what: str) -> Path:
+    """Create the folder ``path`` (and its parents); a one-line error when a file is in the way."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RunFolderError(f"{what} {path} is a file, not a folder") from None
+    except NotADirectoryError:
+        raise RunFolderError(f"{what} {path} lies inside a file, not a folder") from None
+    except OSError as exc:
+        raise RunFolderError(f"cannot create {what} {path}: {exc.strerror}") from None
+    return path
+
+
 def prepare_folder(folder: Path, resume: bool = False, overwrite: bool = False) -> None:
     """Make ``folder`` ready for a new run; refuse to touch an existing one unless asked."""
     folder = Path(folder)
     if resume:
         if not (folder / CONFIG).is_file():
             raise RunFolderError(f"cannot resume: {folder} holds no run ({CONFIG} is missing)")
+        _refuse_read_only(folder, "resume")
         for leftover in folder.rglob(".*.tmp"):  # a write cut short by a hard kill
             leftover.unlink()
         return
@@ -119,11 +152,20 @@ def prepare_folder(folder: Path, resume: bool = False, overwrite: bool = False) 
                                  f"--overwrite to replace it, or choose another --name")
         if not (folder / CONFIG).is_file():
             raise RunFolderError(f"refusing to --overwrite {folder}: it is not a run folder (no {CONFIG})")
+        _refuse_read_only(folder, "overwrite")
+        if not os.access(folder.resolve().parent, os.W_OK | os.X_OK):
+            raise RunFolderError(f"cannot overwrite {folder}: the folder holding it is read-only")
         shutil.rmtree(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunFolderError(f"cannot create run folder {folder}: {exc.strerror}") from None
+    ensure_folder(folder, "run folder")
+    _refuse_read_only(folder, "train into")
+
+
+def _refuse_read_only(folder: Path, action: str) -> None:
+    """Refuse before any work when ``folder`` or a folder inside it cannot be written, so that no
+    epoch is trained for nothing and an ``--overwrite`` never deletes only part of a run."""
+    for path in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise RunFolderError(f"cannot {action} {folder}: {path} is read-only")
 
 
 @dataclass
@@ -151,6 +193,9 @@ def load_run(folder, run: int = 0, device: str = "cpu") -> Run:
     from .train import apply_added_iterations
 
     folder = Path(folder)
+    if not folder.is_dir():
+        raise RunFolderError(f"{folder} is not a run folder: "
+                             f"{'it is a file' if folder.exists() else 'it does not exist'}")
     saved = read_json(folder / CONFIG)
     config = RunConfig.from_dict(saved["config"])
     if not 0 <= run < config.runs:

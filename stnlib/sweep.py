@@ -52,6 +52,8 @@ def load_grid(path: Path) -> tuple[dict, dict]:
         raise ConfigError(f"grid file {path} does not exist") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"grid file {path} is not valid YAML ({str(error).splitlines()[0]})") from None
+    if not spec:
+        raise ConfigError(f"grid file {path} is empty; it needs a 'grid:' of options to vary (and may have a 'base:')")
     if not isinstance(spec, dict) or set(spec) - {"base", "grid"}:
         raise ConfigError(f"grid file {path} must hold only 'base:' and 'grid:'")
     base, grid = spec.get("base") or {}, spec.get("grid") or {}
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base, grid = load_grid(Path(args.grid))
         points = expand(base, grid, out)
-        out.mkdir(parents=True, exist_ok=True)
+        runs.ensure_folder(out, "--out folder")
         start = time.perf_counter()
         points = run_sweep(points, args.address, args.cpus_per_run, args.gpus_per_run, args.num_cpus)
     except StnlibError as error:

@@ -393,8 +393,8 @@ def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: 
     architecture = probe.architecture
     runs.prepare_folder(folder, resume=resume, overwrite=overwrite)
     if not resume:
-        runs.save_json(folder / runs.CONFIG, {"config": config.to_dict(), "architecture": architecture,
-                                              "data": vars(data.spec), "versions": runs.versions()})
+        runs.claim_folder(folder, {"config": config.to_dict(), "architecture": architecture,
+                                  "data": vars(data.spec), "versions": runs.versions()})
     log(f"{config.model} classifier, {architecture}, on {config.dataset} ({device})")
     data = data.to(device)
     results = []

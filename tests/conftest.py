@@ -1,6 +1,7 @@
 """Shared fixtures: small datasets built in memory, and a CLI runner."""
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import numpy as np
 import pytest
 import torch
 
@@ -31,6 +33,25 @@ def tiny_data(n_train: int = 64, n_test: int = 32, shape=(1, 28, 28), classes: i
     (train_x, train_y), (test_x, test_y) = split(n_train), split(n_test)
     return ImageData("tiny", train_x, train_y, test_x, test_y, classes, mean=(0.5,) * shape[0],
                      std=(0.3,) * shape[0], padding_mode="border")
+
+
+def write_precomputed(folder: Path, prefix="", size=(16, 16), labels_per_row=1, rows=6, channels=1):
+    """A dataset in the precomputed format (mean/std row, then image path and labels) of random
+    images, ``rows`` per split, under ``folder``."""
+    from PIL import Image
+
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        with open(folder / f"{prefix}{split}.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([30.0] * channels + [60.0] * channels)
+            for i in range(rows):
+                name = f"{split}{i}.png"
+                mode = "L" if channels == 1 else "RGB"
+                shape = size[::-1] if channels == 1 else (*size[::-1], 3)
+                Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(folder / "images" / name)
+                writer.writerow([name, *rng.integers(0, 3, labels_per_row)])
 
 
 @pytest.fixture

@@ -3,16 +3,24 @@ exception from the Python API, and nothing written. The README's troubleshooting
 from __future__ import annotations
 
 import math
+import shlex
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 import stnlib
 from stnlib import RunConfig, learn
 from stnlib.errors import ConfigError, DataError, InputShapeError, RunFolderError, StnlibError, UnknownNameError
 from stnlib.reproduce import main as reproduce_main
 from stnlib.train import fit
+from conftest import write_precomputed
 from test_cli import FAST
 
 MNIST = ["-d", "mnist5k", "-e", "1"]
@@ -24,7 +32,8 @@ class Case:
     args: list[str]  # CLI arguments, without -n
     message: str  # fragment of the one-line error
     error: type = ConfigError  # what the Python API raises for the same options
-    setup: str = ""  # what must exist first: "run", "corrupt-weights", "fcn-weights", "corrupt-checkpoint", "file"
+    setup: str = ""  # what must exist first: "run", "corrupt-weights", "fcn-weights", "corrupt-checkpoint", "file",
+    # or a damaged precomputed dataset: "csv-header", "csv-missing-image", "csv-mixed-sizes"
     api: bool = True  # whether fit() is given the same options
     extra: dict = field(default_factory=dict)
 
@@ -71,7 +80,13 @@ CATALOGUE = [
          setup="corrupt-checkpoint", api=False),
     Case("resume with other options", FAST + ["-e", "1", "--lr", "0.5", "--resume"], "other options (lr)",
          RunFolderError, setup="run", api=False),
-    Case("run folder under a file", [*MNIST], "cannot create run folder", RunFolderError, setup="file"),
+    Case("run folder under a file", [*MNIST], "lies inside a file", RunFolderError, setup="file"),
+    Case("precomputed CSV with a header row", ["-d", "{tmp}/set/", "-e", "1"],
+         "line 1 must hold the per-channel mean and std", DataError, setup="csv-header"),
+    Case("precomputed CSV naming a missing image", ["-d", "{tmp}/set/", "-e", "1"], "cannot read image", DataError,
+         setup="csv-missing-image"),
+    Case("precomputed images of mixed sizes", ["-d", "{tmp}/set/", "-e", "1"],
+         "is (20, 20) pixels, the others (16, 16)", DataError, setup="csv-mixed-sizes"),
 ]
 
 
@@ -87,6 +102,15 @@ def prepare(case: Case, tmp_path) -> str:
         (tmp_path / "weights.pt").write_bytes(b"garbage")
     elif case.setup == "fcn-weights":
         assert learn.main(FAST + ["-e", "1", "-m", "FCN", "-l", "false", "-p", "-n", str(tmp_path / "fcn")]) == 0
+    elif case.setup.startswith("csv-"):
+        write_precomputed(tmp_path / "set")
+        train_csv = tmp_path / "set" / "train.csv"
+        if case.setup == "csv-header":
+            train_csv.write_text("path,label\n" + train_csv.read_text().split("\n", 1)[1])
+        elif case.setup == "csv-missing-image":
+            (tmp_path / "set" / "images" / "train2.png").unlink()
+        else:
+            Image.new("L", (20, 20)).save(tmp_path / "set" / "images" / "train3.png")
     elif case.setup == "file":
         (tmp_path / "file").write_text("")
         folder = tmp_path / "file" / "run"
@@ -160,3 +184,145 @@ def test_reproduce(argv, message, tmp_path, capsys):
     assert reproduce_main(argv + ["--output", str(tmp_path / "o"), "--figures", str(tmp_path / "f")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_reproduce_refuses_an_output_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "afile").write_text("keep me")
+    assert reproduce_main(["--profile", "smoke", "--output", str(tmp_path / "afile"),
+                           "--figures", str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, not a folder" in err[0] and "Traceback" not in err[0]
+    assert (tmp_path / "afile").read_text() == "keep me"
+
+
+def test_load_run_of_a_plain_file_or_a_missing_folder(tmp_path):
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(RunFolderError, match="is not a run folder: it is a file"):
+        stnlib.load_run(tmp_path / "afile")
+    with pytest.raises(RunFolderError, match="is not a run folder: it does not exist"):
+        stnlib.load_run(tmp_path / "missing")
+
+
+def test_an_empty_sweep_file_is_named_as_empty(tmp_path, capsys):
+    from stnlib.sweep import main as sweep_main
+
+    (tmp_path / "empty.yaml").write_text("")
+    assert sweep_main([str(tmp_path / "empty.yaml"), "--out", str(tmp_path / "sw")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "empty.yaml is empty" in err[0]
+    assert not (tmp_path / "sw").exists()
+
+
+def test_the_explorer_names_a_model_folder_that_is_not_a_run(tmp_path):
+    from stnlib.explorer import Explorer
+
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(RunFolderError, match=f"{tmp_path / 'notes'} is not a run folder"):
+        Explorer(roots=[tmp_path], model_folder=str(tmp_path / "notes"))
+
+
+def test_a_run_folder_is_claimed_in_one_step(tmp_path):
+    folder = tmp_path / "race"
+    for _ in range(2):  # both trainings find the folder new and empty ...
+        stnlib.runs.prepare_folder(folder)
+    stnlib.runs.claim_folder(folder, {"config": "first"})
+    with pytest.raises(RunFolderError, match="was just claimed by another training"):  # ... only one claims it
+        stnlib.runs.claim_folder(folder, {"config": "second"})
+    assert stnlib.runs.read_json(folder / "config.json") == {"config": "first"}
+    assert [p.name for p in folder.iterdir()] == ["config.json"]
+
+
+@pytest.mark.slow
+def test_two_trainings_started_into_one_new_folder_keep_the_first_and_refuse_the_second(tmp_path):
+    folder = tmp_path / "race"
+    args = [sys.executable, "-m", "stnlib.learn", *FAST, "-e", "1", "-n", str(folder)]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    second = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0 and "test accuracy" in out
+    assert second.returncode == 2, second.stderr
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and ("already exists" in lines[0] or "claimed by another training" in lines[0])
+    assert "test accuracy" not in second.stdout
+    metrics = stnlib.runs.read_json(folder / "metrics.json")
+    assert f"test accuracy {metrics['test_accuracy']}" in out
+
+
+@pytest.mark.slow
+def test_unicode_and_spaces_in_the_run_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    name = "runs/ünïcödé name ✓"
+    assert learn.main(FAST + ["-e", "1", "-n", name]) == 0
+    run = stnlib.load_run(name)
+    assert run.folder.resolve() == tmp_path / name and run.metrics["test_accuracy"] > 0.1
+    assert learn.main(FAST + ["-e", "1", "-n", name, "--resume"]) == 0  # a finished run resumes to nothing
+    assert stnlib.load_run(name).metrics == run.metrics
+    assert "'runs/ünïcödé name ✓'" in learn.resume_command(FAST + ["-n", name])
+
+
+@pytest.mark.slow
+def test_ctrl_c_then_the_printed_resume_command_finishes_the_run(tmp_path):
+    folder = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "stnlib.learn", *FAST, "-e", "3", "-n", str(folder)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    deadline = time.time() + 120
+    while not (folder / "checkpoint.pt").is_file() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert len(err.strip().splitlines()) == 1 and "Resume with: python -m stnlib.learn" in err
+    command = shlex.split(err.split("Resume with: ", 1)[1])
+    assert command[:3] == ["python", "-m", "stnlib.learn"] and command[-1] == "--resume"
+    resumed = subprocess.run([sys.executable, *command[1:]], capture_output=True, text=True, cwd=tmp_path,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    history = stnlib.runs.read_json(folder / "history.json")
+    assert [e["epoch"] for e in history] == [1, 2, 3] and (folder / "metrics.json").is_file()
+
+
+READ_ONLY_CHILD = """
+import os, sys
+from stnlib import learn, load_run
+from stnlib.data import load_dataset
+load_dataset("mnist5k")  # every lazily imported module is loaded while this process may still read them
+if os.geteuid() == 0:  # root writes anywhere: act as an ordinary user
+    os.setegid(65534)
+    os.seteuid(65534)
+folder, mode = sys.argv[1], sys.argv[2]
+if mode == "load":
+    print(load_run(folder).architecture)
+    sys.exit(0)
+sys.exit(learn.main(sys.argv[3:] + ["-n", folder, "--" + mode]))
+"""
+
+
+@pytest.mark.slow
+def test_a_read_only_run_folder_is_read_and_refused_for_writing():
+    import shutil
+    import tempfile
+
+    top = Path(tempfile.mkdtemp())  # outside pytest's private tmp folders, so another user can reach it
+    try:
+        top.chmod(0o755)
+        folder = top / "run"
+        assert learn.main(FAST + ["-e", "1", "-n", str(folder)]) == 0
+        (folder / "metrics.json").unlink()  # as if stopped before the final evaluation
+        for path in [folder, *folder.iterdir()]:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        before = {p.name: p.read_bytes() for p in folder.iterdir()}
+        for mode in ("resume", "overwrite", "load"):
+            child = subprocess.run([sys.executable, "-c", READ_ONLY_CHILD, str(folder), mode, *FAST, "-e", "1"],
+                                   capture_output=True, text=True, timeout=300)
+            if mode == "load":
+                assert child.returncode == 0 and child.stdout.strip() == "STN-C0", child.stderr
+                continue
+            assert child.returncode == 2, child.stderr
+            lines = child.stderr.strip().splitlines()
+            assert len(lines) == 1 and f"cannot {mode} {folder}" in lines[0] and "read-only" in lines[0]
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    finally:
+        for path in top.rglob("*"):
+            path.chmod(0o755)
+        shutil.rmtree(top)

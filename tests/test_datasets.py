@@ -17,6 +17,7 @@ from stnlib.evaluation import accuracy_under_rotations
 from stnlib.models import STNetwork
 from stnlib.prepare import main as prepare_main
 from stnlib.prepare import read_digit_struct
+from conftest import write_precomputed
 
 TRAIN = ["-e", "1", "-b", "8", "-o", "adam", "--lr", "0.001", "--seed", "0", "-q", "--eval-passes", "1"]
 
@@ -93,21 +94,6 @@ def test_missing_cifar_says_where_to_put_it(tmp_path, monkeypatch):
 
 
 # ----- the precomputed format -----
-def write_precomputed(folder, prefix="", size=(16, 16), labels_per_row=1, rows=6, channels=1):
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for split in ("train", "test"):
-        with open(folder / f"{prefix}{split}.csv", "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([30.0] * channels + [60.0] * channels)
-            for i in range(rows):
-                name = f"{split}{i}.png"
-                mode = "L" if channels == 1 else "RGB"
-                shape = size[::-1] if channels == 1 else (*size[::-1], 3)
-                Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(folder / "images" / name)
-                writer.writerow([name, *rng.integers(0, 3, labels_per_row)])
-
-
 def test_precomputed_folder_prefix_is_read_as_is(tmp_path):
     write_precomputed(tmp_path / "set", prefix="pre_")
     data = load_dataset(str(tmp_path / "set" / "pre_"))

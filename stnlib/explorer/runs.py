@@ -21,6 +21,19 @@ def search_roots(extra=()) -> list[Path]:
     return [Path(p) for p in (*env, *extra, *DEFAULT_ROOTS)]
 
 
+def explorable_run(folder) -> Path:
+    """``folder`` as a ``Path`` if the explorer can show it (a finished or checkpointed run of a
+    1x28x28 model); a ``RunFolderError`` naming it otherwise."""
+    folder = Path(folder)
+    if not (folder / runs.CONFIG).is_file():
+        raise runs.RunFolderError(f"{folder} is not a run folder (no {runs.CONFIG}); "
+                                  f"give a folder written by python -m stnlib.learn")
+    shape = runs.read_json(folder / runs.CONFIG).get("data", {}).get("image_shape")
+    if list(shape or []) != MNIST_SHAPE:
+        raise runs.RunFolderError(f"{folder} holds a model of {shape} images; the explorer shows 1x28x28 MNIST models")
+    return folder
+
+
 def find_runs(roots, max_depth: int = 6) -> list[Path]:
     """Finished run folders (``config.json`` + ``final.pt``) of 1x28x28 models under ``roots``."""
     found = []

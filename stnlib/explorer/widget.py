@@ -10,7 +10,7 @@ import ipywidgets as widgets
 from .. import runs
 from ..data import load_dataset
 from .figure import ExplorerFigure
-from .runs import BUILTIN_NAME, find_runs, search_roots, train_builtin
+from .runs import BUILTIN_NAME, explorable_run, find_runs, search_roots, train_builtin
 from .state import ExplorerState
 
 TRAIN_BUILTIN = "(train a small model on mnist5k, about a minute)"
@@ -34,6 +34,10 @@ class Explorer:
         self.redraw_seconds: list[float] = []
         self._build_controls()
         folders = find_runs(self.roots)
+        if model_folder is not None:  # any run folder, searched or not
+            chosen = explorable_run(model_folder)
+            folders = [chosen] + [f for f in folders if f.resolve() != chosen.resolve()]
+            model_folder = chosen
         self.model_picker.options = [(self._run_label(f), str(f)) for f in folders] + [(TRAIN_BUILTIN, TRAIN_BUILTIN)]
         self.model_picker.value = str(model_folder) if model_folder else (str(folders[0]) if folders else None)
         self.model_picker.observe(self._on_model, names="value")

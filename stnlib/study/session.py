@@ -162,7 +162,7 @@ class Study:
     # ----- outputs -----
     def save_figure(self, figure, name: str) -> list[Path]:
         """Save ``figure`` as ``<figures>/<name>.png`` and ``.pdf``."""
-        self.figures.mkdir(parents=True, exist_ok=True)
+        runs.ensure_folder(self.figures, "figures folder")
         if figure.get_layout_engine() is None:  # figures with a colour bar lay themselves out
             figure.tight_layout()
         paths = [self.figures / f"{name}.{ext}" for ext in ("png", "pdf")]
@@ -178,7 +178,7 @@ class Study:
     def record(self, key: str, values: dict) -> Path:
         """Store a notebook's numbers as ``<output>/results/<profile key>/<key>.json`` (read by the
         claims table), with the profile key they were measured under."""
-        self.results_folder.mkdir(parents=True, exist_ok=True)
+        runs.ensure_folder(self.results_folder, "results folder")
         path = self.results_folder / f"{key}.json"
         runs.save_json(path, {"profile": self.profile_key, "dataset": self.profile.dataset, **values})
         return path
