@@ -190,7 +190,6 @@ def load_run(folder, run: int = 0, device: str = "cpu") -> Run:
     """
     from .data import DataSpec
     from .models import build_model
-    from .train import apply_added_iterations
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -203,7 +202,7 @@ def load_run(folder, run: int = 0, device: str = "cpu") -> Run:
     run_dir = run_dirs(folder, config.runs)[run]
     weights = read_torch(weights_file(run_dir), "weights")
     model = build_model(config, DataSpec.from_dict(saved["data"]))
-    apply_added_iterations(model, weights.get("extra_iterations", 0))
+    model.grow_to_added_iterations(weights.get("extra_iterations", 0))
     model.load_state_dict(weights["model"])
     model.to(device).eval()
     history = read_json(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else []

@@ -51,11 +51,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def apply_added_iterations(model: STNetwork, count: int) -> None:
-    for _ in range(count - model.extra_iterations):
-        model.add_iteration()
-
-
 def build_optimizer(model: STNetwork, config: RunConfig) -> torch.optim.Optimizer:
     """Parameter groups with the original's learning-rate multipliers.
 
@@ -154,12 +149,12 @@ class Trainer:
         self.precision = resolve_precision(config.precision, self.device)
         seed_everything(self.seed)
         self.model = build_model(config, self.data.spec)
-        apply_added_iterations(self.model, config.add_iteration.count(-1))
+        self.model.grow_to_added_iterations(config.add_iteration.count(-1))
         if config.load_model:
             missing = load_weights(self.model, config.load_model)
             if missing:
                 self.log(f"--load-model: {len(missing)} tensors not in the file keep their fresh initialisation")
-        apply_added_iterations(self.model, self.model.extra_iterations + config.add_iteration.count(0))
+        self.model.grow_to_added_iterations(self.model.extra_iterations + config.add_iteration.count(0))
         self.model.to(self.device, memory_format=torch.channels_last)  # faster convolutions and pooling
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = build_scheduler(self.optimizer, config)
@@ -186,7 +181,7 @@ class Trainer:
                 "current": vars(self.current) if self.current else None, "history": self.history}
 
     def load_state_dict(self, state: dict) -> None:
-        apply_added_iterations(self.model, state["extra_iterations"])
+        self.model.grow_to_added_iterations(state["extra_iterations"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

@@ -4,7 +4,7 @@ import torch
 
 from stnlib import geometry
 from stnlib.data import RandomRotation
-from stnlib.evaluation import (Predictions, accuracy_by_angle, accuracy_vs_training_size, channel_correspondence,
+from stnlib.evaluation import (Predictions, accuracy_by_angle, channel_correspondence,
                                collect_predictions, compare_transformations, confusion_matrix, edge_responses,
                                feature_maps_around_st, feature_misalignment, first_layer_filters,
                                gradient_magnitudes, orthogonal_fit, per_label_angle_statistics, plot_accuracy_by_angle,
@@ -16,6 +16,7 @@ from stnlib.evaluation import (Predictions, accuracy_by_angle, accuracy_vs_train
                                self_match_rate, st_views, transformation_statistics)
 from stnlib.evaluation import test_accuracy as accuracy_of_passes
 from stnlib.models import STNetwork
+from stnlib.study import accuracy_vs_training_size
 from stnlib.train import fit
 from test_training import config
 

@@ -4,7 +4,8 @@ import csv
 import pytest
 
 from stnlib.errors import ConfigError
-from stnlib.sweep import expand, load_grid, main, run_name
+from stnlib.grid import expand, load_grid, run_name
+from stnlib.sweep import main
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install stnlib[sweep])")
 

@@ -8,7 +8,7 @@ Works for any registered dataset and model, and for every ST of a model.
 | ``collect_predictions`` (labels, predictions, true angles, every theta) | |
 | ``accuracy_by_angle``, ``accuracy_under_rotations`` (17 fixed test rotations) | ``plot_accuracy_by_angle``, ``plot_accuracy_under_rotations`` |
 | ``confusion_matrix`` | ``plot_confusion_matrix`` |
-| ``accuracy_vs_training_size`` | ``plot_accuracy_vs_training_size`` |
+| ``stnlib.study.accuracy_vs_training_size`` (trains) | ``plot_accuracy_vs_training_size`` |
 | training history (``Run.history``) | ``plot_history`` |
 | ``st_views`` (images before and after each ST) | ``plot_st_views``, ``plot_digits`` |
 | ``feature_maps_around_st`` | ``plot_feature_maps`` |
@@ -34,7 +34,7 @@ from .features import (ChannelAlignment, Misalignment, channel_alignment, channe
                        features_at, first_layer_filters, gradient_magnitudes, plot_channel_correspondence,
                        plot_channel_alignment, plot_edge_responses, plot_filters, plot_gradient_magnitudes, plot_misalignment,
                        self_match_rate)
-from .history import accuracy_vs_training_size, plot_accuracy_vs_training_size, plot_history, plot_st_learning
+from .history import plot_accuracy_vs_training_size, plot_history, plot_st_learning
 from .paired import PairedComparison, paired_comparison
 from .passes import Predictions, collect_predictions
 from .views import (compare_transformations, feature_maps_around_st, plot_compare_transformations, plot_digits,

@@ -13,7 +13,7 @@ from ..losses import classification_loss
 def features_at(model, images: torch.Tensor, index: int) -> torch.Tensor:
     """Output of the classifier's ``layers[:index]`` (no STs) for ``images`` ``(B, C, H, W)``."""
     with torch.no_grad():
-        return model._layers(model._standardise(images), 0, index)
+        return model.features(images, upto=index)
 
 
 def disk_mask(height: int, width: int) -> torch.Tensor:

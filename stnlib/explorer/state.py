@@ -92,7 +92,8 @@ class ExplorerState:
         if record is None:
             return {}
         if self._upright is None or self._upright[:2] != (self.digit, record.index):
-            features = self.model._layers(self.model._standardise(self.images[self.digit][None]), 0, record.index)[0]
+            with torch.no_grad():
+                features = self.model.features(self.images[self.digit][None], upto=record.index)[0]
             self._upright = (self.digit, record.index, features)
         upright = self._upright[2]
         if self._feature_channel is None:

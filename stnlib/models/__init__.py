@@ -1,6 +1,6 @@
 """Models: classifier and localization registries, and the STN that combines them."""
 from . import classifiers, localizations, other_classifiers, other_localizations  # noqa: F401  (register)
-from .network import Inspection, STNetwork, STRecord
+from .network import Inspection, NetworkSpec, STNetwork, STRecord, STSlot
 from .registry import (CLASSIFIERS, LOCALIZATIONS, build_classifier, build_localization_body,
                        register_classifier, register_localization)
 
@@ -13,7 +13,7 @@ def st_mode(loop: bool, deep: bool) -> str:
 def build_model(config, data) -> STNetwork:
     """The network a ``RunConfig`` describes, for a dataset's ``DataSpec`` (or ``ImageData``)."""
     return STNetwork(
-        config.model, data.image_shape, data.num_classes, config.model_parameters,
+        config.model, data.image_shape, data.num_classes, model_parameters=config.model_parameters,
         localization=config.localization if config.has_st else None,
         localization_parameters=config.localization_parameters,
         placements=config.stn_placement, mode=st_mode(config.loop, config.deep),
@@ -23,5 +23,5 @@ def build_model(config, data) -> STNetwork:
     )
 
 
-__all__ = ["CLASSIFIERS", "LOCALIZATIONS", "Inspection", "STNetwork", "STRecord", "build_classifier",
+__all__ = ["CLASSIFIERS", "LOCALIZATIONS", "Inspection", "NetworkSpec", "STNetwork", "STRecord", "STSlot", "build_classifier",
            "build_localization_body", "build_model", "register_classifier", "register_localization", "st_mode"]

@@ -157,6 +157,9 @@ def claims_table(results: dict[str, dict]) -> list[ClaimRow]:
 
 
 def claims_markdown(rows: list[ClaimRow]) -> str:
-    lines = ["| claim | statement | measured | verdict |", "|---|---|---|---|"]
-    lines += [f"| {r.claim} | {r.statement} | {r.measured} | **{r.verdict}** |" for r in rows]
-    return "\n".join(lines)
+    """The claims table in markdown: claim, statement, what was measured, and the verdict in bold."""
+    import pandas as pd
+
+    table = pd.DataFrame([{"claim": r.claim, "statement": r.statement, "measured": r.measured,
+                           "verdict": f"**{r.verdict}**"} for r in rows], columns=["claim", "statement", "measured", "verdict"])
+    return table.to_markdown(index=False, disable_numparse=True)

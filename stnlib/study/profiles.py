@@ -27,7 +27,7 @@ class Profile:
     test_limit: int | None = None  # and the first N test images
     analysis_images: int = 500  # test images for angle and feature analyses
     iteration_seeds: int = 3  # seeds per configuration in the iterations notebook
-    runner: str = "local"  # "local": train in the notebook's process; "ray": through stnlib.sweep
+    runner: str = "local"  # "local": train in the notebook's process; "ray": through stnlib.grid
     description: str = ""
 
 

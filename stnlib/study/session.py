@@ -105,7 +105,7 @@ class Study:
         missing = [c for c in configs if not self._finished_with(Path(c.name), c)]
         if self.profile.runner != "ray" or not missing:
             return
-        from ..sweep import Point, run_sweep
+        from ..grid import Point, run_sweep
 
         self.log(f"training {len(missing)} runs through Ray")
         outcome = run_sweep([Point({}, c) for c in missing], gpus_per_run=1 if torch.cuda.is_available() else 0,
@@ -191,10 +191,14 @@ class Study:
 
 def accuracy_markdown(rows: list[dict]) -> str:
     """``Study.accuracy_table`` rows as a markdown table."""
-    lines = ["| variant | architecture | test accuracy (mean ± std over seeds) | seeds | train accuracy |",
-             "|---|---|---|---|---|"]
-    for row in rows:
-        spread = "" if math.isnan(row["std"]) else f" ± {row['std']:.4f}"
-        lines.append(f"| {row['variant']} | {row['architecture']} | {row['mean']:.4f}{spread} | "
-                     f"{len(row['accuracies'])} | {row['final_train_accuracy']:.4f} |")
-    return "\n".join(lines)
+    import pandas as pd
+
+    table = pd.DataFrame({
+        "variant": [r["variant"] for r in rows],
+        "architecture": [r["architecture"] for r in rows],
+        "test accuracy (mean ± std over seeds)": [
+            f"{r['mean']:.4f}" + ("" if math.isnan(r["std"]) else f" ± {r['std']:.4f}") for r in rows],
+        "seeds": [str(len(r["accuracies"])) for r in rows],
+        "train accuracy": [f"{r['final_train_accuracy']:.4f}" for r in rows],
+    })
+    return table.to_markdown(index=False, disable_numparse=True)
