@@ -6,8 +6,7 @@ about it" (ICPR 2020, arXiv:2004.11678).
 """
 from .config import RunConfig
 from .errors import StnlibError
-
-__version__ = "0.1.0"
+from .version import __version__
 
 
 def load_run(folder, run: int = 0, device: str = "cpu"):

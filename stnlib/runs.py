@@ -111,7 +111,7 @@ def versions() -> dict[str, str]:
     import numpy
     import torchvision
 
-    from . import __version__
+    from .version import __version__
 
     return {"stnlib": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
             "numpy": numpy.__version__, "python": platform.python_version()}
