@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require
 from stnlib import RunConfig
 from stnlib.train import fit
 
@@ -37,9 +38,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    if CHROMIUM is None:
-        pytest.skip("no Chromium browser could be found (install Debian's chromium package; .ci/run does)")
-    pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    require("Chromium")
+    require("Playwright")
     work = tmp_path_factory.mktemp("lab")
     shutil.copy(ROOT / "notebooks" / "06_explorer.ipynb", work / "06_explorer.ipynb")
     fit(RunConfig(dataset="mnist5k", model="CNN", localization="FCN", stn_placement=[0], rotate=True,

@@ -17,7 +17,7 @@ from stnlib.evaluation import accuracy_under_rotations
 from stnlib.models import STNetwork
 from stnlib.prepare import main as prepare_main
 from stnlib.prepare import read_digit_struct
-from conftest import write_precomputed
+from conftest import require, write_precomputed
 
 TRAIN = ["-e", "1", "-b", "8", "-o", "adam", "--lr", "0.001", "--seed", "0", "-q", "--eval-passes", "1"]
 
@@ -153,7 +153,7 @@ def write_digit_struct(path, entries):
 
 @pytest.fixture
 def svhn_archives(tmp_path):
-    pytest.importorskip("h5py")
+    require("h5py")
     rng = np.random.default_rng(0)
     for split in ("train", "test"):
         entries = []

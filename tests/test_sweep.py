@@ -3,11 +3,11 @@ import csv
 
 import pytest
 
+from conftest import require
 from stnlib.errors import ConfigError
 from stnlib.grid import expand, load_grid, run_name
 from stnlib.sweep import main
 
-ray = pytest.importorskip("ray", reason="ray is not installed (pip install stnlib[sweep])")
 
 GRID = """
 base: {dataset: mnist5k, model: FCN, localization: small, epochs: 1, rotate: true, seed: 0, eval_passes: 1,
@@ -18,6 +18,9 @@ grid: {stn_placement: [[0], [0, 0]]}
 
 @pytest.fixture(scope="module")
 def local_ray():
+    require("Ray")
+    import ray
+
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
