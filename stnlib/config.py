@@ -96,6 +96,8 @@ class RunConfig:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
         if self.optimizer == "adam" and self.momentum:
             raise ConfigError("--momentum has no meaning with --optimizer adam")
+        if self.optimizer == "nesterov" and not self.momentum:
+            raise ConfigError("--optimizer nesterov needs a --momentum > 0, e.g. --momentum 0.9")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
         if self.loop and self.deep:

@@ -28,11 +28,8 @@ def _names(table) -> str:
 
 
 def _switch(parser, name: str, default: bool, help: str) -> None:
-    group = parser.add_mutually_exclusive_group()
-    dest = name.replace("-", "_")
-    group.add_argument(f"--{name}", dest=dest, action="store_true", help=help)
-    group.add_argument(f"--no-{name}", dest=dest, action="store_false", help=argparse.SUPPRESS)
-    parser.set_defaults(**{dest: default})
+    """``--name`` and ``--no-name`` (the last one given wins)."""
+    parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help)
 
 
 DIFFERENCES = """\

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, StnlibError
+from .runs import save_text
 
 SVHN_SIZE, SVHN_DIGITS, SVHN_NONE, SVHN_MARGIN = 64, 5, 10, 0.3
 PLANKTON_SIZE = 95
@@ -128,7 +129,7 @@ def prepare_plankton(source: Path, out: Path, test_fraction: float = 0.1, seed: 
             plankton_image(path).save(out / "images" / relative)
             rows["test" if i in chosen else "train"].append([relative, label])
     write_csvs(out, rows, channels=1)
-    (out / "classes.txt").write_text("\n".join(classes) + "\n")
+    save_text(out / "classes.txt", "\n".join(classes) + "\n")
     return {k: len(v) for k, v in rows.items()}
 
 
@@ -140,10 +141,11 @@ def write_csvs(out: Path, rows: dict[str, list], channels: int) -> None:
                                   dtype=np.float64).reshape(-1, channels) for r in rows["train"]])
     stats = [*pixels.reshape(-1, channels).mean(0), *pixels.reshape(-1, channels).std(0)]
     for split, table in rows.items():
-        with open(out / f"{split}.csv", "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow([f"{v:.4f}" for v in stats])
-            writer.writerows(table)
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow([f"{v:.4f}" for v in stats])
+        writer.writerows(table)
+        save_text(out / f"{split}.csv", text.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:

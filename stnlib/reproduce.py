@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from .errors import StnlibError
-from .runs import ensure_folder
+from .runs import ensure_folder, save_text
 from .study import PROFILES, Study, claims_markdown, claims_table
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ def reproduce(profile: str, output: Path, figures: Path, notebooks: Path, log=pr
         log(f"  {status} in {seconds:.0f} s")
         timings.append((notebook.stem, seconds, status))
     study = Study(profile, output=str(output), figures=str(figures))
-    (output / "summary.md").write_text(summary_markdown(profile, timings, study))
+    save_text(output / "summary.md", summary_markdown(profile, timings, study))
     log(f"summary: {output / 'summary.md'}")
     return timings
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from .config import RunConfig
+from .device import pick_device
 from .errors import RunFolderError
 
 CONFIG, HISTORY, CHECKPOINT, FINAL, METRICS = "config.json", "history.json", "checkpoint.pt", "final.pt", "metrics.json"
@@ -68,6 +69,10 @@ def claim_folder(folder: Path, config: dict) -> None:
     except FileExistsError:
         raise RunFolderError(f"run folder {folder} was just claimed by another training; "
                              f"choose another --name") from None
+
+
+def save_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def save_torch(path: Path, value) -> None:
@@ -204,7 +209,7 @@ def load_run(folder, run: int = 0, device: str = "cpu") -> Run:
     model = build_model(config, DataSpec.from_dict(saved["data"]))
     model.grow_to_added_iterations(weights.get("extra_iterations", 0))
     model.load_state_dict(weights["model"])
-    model.to(device).eval()
+    model.to(pick_device(device)).eval()
     history = read_json(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else []
     metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).is_file() else {}
     correct = read_torch(run_dir / CORRECT, "test results") if (run_dir / CORRECT).is_file() else None

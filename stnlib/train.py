@@ -142,6 +142,7 @@ class Trainer:
     folder: Path | None = None  # where checkpoints go; None keeps everything in memory
     log: Callable[[str], None] = print
     progress: bool = True
+    on_epoch: Callable[[dict], None] | None = None  # called with each finished epoch's history entry
     history: list[dict] = field(default_factory=list)
 
     def __post_init__(self):
@@ -312,6 +313,8 @@ class Trainer:
                 self.epoch, self.current = self.epoch + 1, None
                 self.save_checkpoint()
                 self.log(format_epoch(entry, self.epochs))
+                if self.on_epoch is not None:
+                    self.on_epoch(entry)
         finally:
             _restore_signal_handlers(previous)
         return self.finish(time.perf_counter() - wall_start)
@@ -364,8 +367,12 @@ def format_epoch(entry: dict, epochs: int) -> str:
 
 # ----- a whole invocation --------------------------------------------------------------
 def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: ImageData | None = None,
-        log: Callable[[str], None] = print, progress: bool = True) -> list[RunResult]:
+        log: Callable[[str], None] = print, progress: bool = True,
+        on_epoch: Callable[[dict], None] | None = None) -> list[RunResult]:
     """Train ``config.runs`` runs into the run folder ``config.name``; see ``stnlib.runs`` for its layout.
+
+    ``log`` receives every line of the CLI's output, ``on_epoch`` each finished epoch's history entry
+    (``epoch`` counts from 1; ``test_accuracy``, ``train_loss``, ... as in ``history.json``).
 
     Everything that can be checked is checked before the folder is touched.
     """
@@ -381,6 +388,10 @@ def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: 
     data = data if data is not None else load_dataset(config.dataset, config.data_root)
     if config.limit:
         data = data.head(config.limit, config.limit)
+    batches = math.ceil(len(data.train_images) / config.batch_size)
+    if config.iterations and config.iterations < batches:
+        raise ConfigError(f"--iterations {config.iterations} is less than one epoch ({batches} batches of "
+                          f"{config.batch_size}); training runs whole epochs, so give at least {batches}")
     augmentation_for(config, data)  # fails fast on transformations the dataset does not take
     probe = build_model(config, data.spec)  # fails fast on impossible models and unusable weights
     if config.load_model:
@@ -399,7 +410,8 @@ def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: 
                                      runs.read_json(run_dir / runs.METRICS)))
             continue
         run_dir.mkdir(parents=True, exist_ok=True)
-        trainer = Trainer(config, data, device, seed=config.seed + r, folder=run_dir, log=log, progress=progress)
+        trainer = Trainer(config, data, device, seed=config.seed + r, folder=run_dir, log=log, progress=progress,
+                          on_epoch=on_epoch)
         if resume and (run_dir / runs.CHECKPOINT).is_file():
             trainer.load_state_dict(runs.read_torch(run_dir / runs.CHECKPOINT))
             log(f"resuming run {r} at epoch {trainer.epoch + 1} of {trainer.epochs}")

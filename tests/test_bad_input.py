@@ -59,6 +59,8 @@ CATALOGUE = [
     Case("zero batch size", [*MNIST, "-b", "0"], "--batch-size must be >= 1"),
     Case("negative epochs", ["-d", "mnist5k", "-e", "-3"], "--epochs must be >= 0"),
     Case("momentum with adam", [*MNIST, "-o", "adam", "--momentum", "0.9"], "--momentum has no meaning"),
+    Case("nesterov without momentum", [*MNIST, "-o", "nesterov"], "--optimizer nesterov needs a --momentum > 0"),
+    Case("iterations shorter than an epoch", ["-d", "mnist5k", "-i", "3"], "--iterations 3 is less than one epoch"),
     Case("decreasing lr switches", [*MNIST, "--switch-after-iterations", "20", "10"], "must be increasing"),
     Case("flat tensor for a feature-map ST", [*MNIST, "-m", "FCN", "-l", "FCN", "-p", "3"], "flat tensor"),
     Case("conv localization on a tiny feature map", [*MNIST, "-l", "CNN", "-p", "6"], "cannot read a tensor"),

@@ -59,6 +59,21 @@ def test_compose_equals_warping_twice(images):
     torch.testing.assert_close(once, geometry.rotate(images, 45.0), atol=1e-5, rtol=0)
 
 
+def test_compose_is_outer_then_inner_for_transforms_that_do_not_commute():
+    side = 33
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
+    ramp = torch.stack([xs, ys])[None]  # (1, 2, H, W): bilinear sampling of a linear image is exact
+    outer = geometry.theta_from_angle(torch.tensor([25.0]), scale=torch.tensor([0.8]), shift=torch.tensor([[0.1, -0.05]]))
+    inner = torch.tensor([[[0.7, 0.2, -0.1], [0.0, 0.9, 0.05]]])  # shear and anisotropic scale
+    assert not torch.allclose(geometry.compose(outer, inner), geometry.compose(inner, outer), atol=1e-2)
+    twice = geometry.warp(geometry.warp(ramp, outer), inner)
+    centre = (..., slice(10, 23), slice(10, 23))  # sampled inside the image by both warps
+    torch.testing.assert_close(geometry.warp(ramp, geometry.compose(outer, inner))[centre], twice[centre],
+                               atol=1e-5, rtol=0)
+    swapped = geometry.warp(ramp, geometry.compose(inner, outer))
+    assert (swapped - twice)[centre].abs().max() > 0.05
+
+
 def test_scale_and_shift_read_back():
     theta = geometry.theta_from_angle(torch.tensor([30.0, -60.0]), scale=torch.tensor([2.0, 0.5]),
                                       shift=torch.tensor([[0.2, -0.1], [0.0, 0.3]]))

@@ -10,6 +10,7 @@ from ..data import BatchLoader, RandomRotation
 from ..device import autocast
 from ..losses import classification_loss
 from ..losses import correct as count_correct
+from ..models.modes import eval_mode
 from .angles import orthogonal_fit, shade_outside_training_range
 from .passes import EVAL_BATCH_SIZE, Predictions
 
@@ -33,25 +34,23 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, augmentation: Ra
 
     The model runs in eval mode; its training mode is restored afterwards.
     """
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), device=images.device)
-    read_angles = getattr(model, "has_st", False)
-    true_angles, undone_angles, hits = [], [], []
-    for batch in BatchLoader(images, labels, batch_size):
-        batch = augmentation(batch, generator)
-        with autocast(images.device, precision):
-            if read_angles:
-                seen = model.inspect(batch.images)
-                logits = seen.logits
-            else:
-                logits = model(batch.images)
-        if read_angles and seen.sts and batch.true.angle is not None:
-            true_angles.append(batch.true.angle.float().cpu())
-            undone_angles.append(geometry.undone_angle_from_theta(seen.sts[-1].theta).cpu())
-        loss_sum += classification_loss(logits, batch.labels, reduction="sum")
-        hits.append(count_correct(logits, batch.labels))
-    model.train(was_training)
+    with eval_mode(model):
+        loss_sum = torch.zeros((), device=images.device)
+        read_angles = getattr(model, "has_st", False)
+        true_angles, undone_angles, hits = [], [], []
+        for batch in BatchLoader(images, labels, batch_size):
+            batch = augmentation(batch, generator)
+            with autocast(images.device, precision):
+                if read_angles:
+                    seen = model.inspect(batch.images)
+                    logits = seen.logits
+                else:
+                    logits = model(batch.images)
+            if read_angles and seen.sts and batch.true.angle is not None:
+                true_angles.append(batch.true.angle.float().cpu())
+                undone_angles.append(geometry.undone_angle_from_theta(seen.sts[-1].theta).cpu())
+            loss_sum += classification_loss(logits, batch.labels, reduction="sum")
+            hits.append(count_correct(logits, batch.labels))
     correct = torch.cat(hits).bool().cpu()  # one host sync for the whole pass
     score = Score(loss=loss_sum.item() / len(images), accuracy=correct.float().mean().item(), correct=correct)
     if true_angles:
@@ -139,17 +138,15 @@ def accuracy_under_rotations(model, images: torch.Tensor, labels: torch.Tensor, 
                              precision: str = "fp32") -> list[dict]:
     """Accuracy with every test image turned by each of ``count`` angles evenly spaced over
     ``[-180, 180]`` (17: steps of 22.5 degrees, as the original's PlanktonSet statistics)."""
-    was_training = model.training
-    model.eval()
-    rotation, rows = RandomRotation(180.0), []
-    for angle in torch.linspace(-180, 180, count).tolist():
-        hits = 0
-        for batch in BatchLoader(images, labels, EVAL_BATCH_SIZE):
-            turned = rotation(batch, angles=torch.full((len(batch.labels),), angle))
-            with autocast(images.device, precision):
-                hits += int(count_correct(model(turned.images), turned.labels).sum())
-        rows.append({"angle": angle, "accuracy": hits / len(images)})
-    model.train(was_training)
+    with eval_mode(model):
+        rotation, rows = RandomRotation(180.0), []
+        for angle in torch.linspace(-180, 180, count).tolist():
+            hits = 0
+            for batch in BatchLoader(images, labels, EVAL_BATCH_SIZE):
+                turned = rotation(batch, angles=torch.full((len(batch.labels),), angle))
+                with autocast(images.device, precision):
+                    hits += int(count_correct(model(turned.images), turned.labels).sum())
+            rows.append({"angle": angle, "accuracy": hits / len(images)})
     return rows
 
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from .. import geometry
 from ..losses import classification_loss
+from ..models.modes import mode
 
 
 def features_at(model, images: torch.Tensor, index: int) -> torch.Tensor:
@@ -241,13 +242,11 @@ def plot_filters(filters: torch.Tensor, columns: int = 16, axes=None):
 
 def gradient_magnitudes(model, images: torch.Tensor, labels: torch.Tensor) -> list[tuple[str, float]]:
     """Gradient norm of every parameter tensor for one batch, in network order (no optimizer step)."""
-    was_training = model.training
-    model.train()
-    model.zero_grad(set_to_none=True)
-    classification_loss(model(images), labels).backward()
-    norms = [(name, p.grad.norm().item()) for name, p in model.named_parameters() if p.grad is not None]
-    model.zero_grad(set_to_none=True)
-    model.train(was_training)
+    with mode(model, training=True):
+        model.zero_grad(set_to_none=True)
+        classification_loss(model(images), labels).backward()
+        norms = [(name, p.grad.norm().item()) for name, p in model.named_parameters() if p.grad is not None]
+        model.zero_grad(set_to_none=True)
     return norms
 
 

@@ -7,6 +7,7 @@ import torch
 
 from ..data import BatchLoader, RandomRotation
 from ..device import autocast
+from ..models.modes import eval_mode
 
 EVAL_BATCH_SIZE = 1000
 
@@ -38,22 +39,20 @@ def collect_predictions(model, images: torch.Tensor, labels: torch.Tensor, augme
                         passes: int = 1, seed: int = 0, precision: str = "fp32",
                         batch_size: int = EVAL_BATCH_SIZE) -> Predictions:
     """Predictions and thetas for ``passes`` passes over ``images`` ``(N, C, H, W)`` with fresh transforms."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    generator = torch.Generator().manual_seed(seed)
-    parts = {"labels": [], "predicted": [], "true_angle": [], "thetas": []}
-    st_index: list[int] = []
-    for _ in range(passes):
-        for batch in BatchLoader(images.to(device), labels.to(device), batch_size):
-            batch = augmentation(batch, generator)
-            with autocast(device, precision):
-                seen = model.inspect(batch.images)
-            st_index = [r.index for r in seen.sts]
-            thetas = (torch.stack([r.theta.float() for r in seen.sts], 1) if seen.sts
-                      else torch.zeros(len(batch.labels), 0, 2, 3, device=device))
-            for key, value in (("labels", batch.labels), ("predicted", seen.logits.argmax(-1)),
-                               ("true_angle", batch.true.angle), ("thetas", thetas)):
-                parts[key].append(value.cpu())
-    model.train(was_training)
+    with eval_mode(model):
+        device = next(model.parameters()).device
+        generator = torch.Generator().manual_seed(seed)
+        parts = {"labels": [], "predicted": [], "true_angle": [], "thetas": []}
+        st_index: list[int] = []
+        for _ in range(passes):
+            for batch in BatchLoader(images.to(device), labels.to(device), batch_size):
+                batch = augmentation(batch, generator)
+                with autocast(device, precision):
+                    seen = model.inspect(batch.images)
+                st_index = [r.index for r in seen.sts]
+                thetas = (torch.stack([r.theta.float() for r in seen.sts], 1) if seen.sts
+                          else torch.zeros(len(batch.labels), 0, 2, 3, device=device))
+                for key, value in (("labels", batch.labels), ("predicted", seen.logits.argmax(-1)),
+                                   ("true_angle", batch.true.angle), ("thetas", thetas)):
+                    parts[key].append(value.cpu())
     return Predictions(**{k: torch.cat(v) for k, v in parts.items()}, st_index=st_index)

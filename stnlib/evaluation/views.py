@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from ..models.modes import eval_mode
+
 
 def _display(tensor: torch.Tensor) -> torch.Tensor:
     """``(B, C, H, W)`` -> ``(B, H, W)``: the image itself, or the mean absolute feature map."""
@@ -13,10 +15,8 @@ def _display(tensor: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def st_views(model, images: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
     """``[("input", x), ("ST at 0, iteration 1", out), ...]``: the tensor after every ST application."""
-    was_training = model.training
-    model.eval()
-    seen = model.inspect(images)
-    model.train(was_training)
+    with eval_mode(model):
+        seen = model.inspect(images)
     views = [("input", images)]
     for record in seen.sts:
         where = "input" if record.index == 0 or model.mode != "feature" else f"layer {record.index}"
@@ -44,10 +44,8 @@ def plot_st_views(views: list[tuple[str, torch.Tensor]], count: int = 6, axes=No
 @torch.no_grad()
 def feature_maps_around_st(model, images: torch.Tensor, st: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """The tensor ST application ``st`` reads (``source``) and what it outputs, each ``(B, C, H, W)``."""
-    was_training = model.training
-    model.eval()
-    record = model.inspect(images).sts[st]
-    model.train(was_training)
+    with eval_mode(model):
+        record = model.inspect(images).sts[st]
     return record.source.float().cpu(), record.output.float().cpu()
 
 

@@ -70,11 +70,6 @@ def train_builtin(folder: Path, on_epoch: Callable[[int, int], None] = lambda do
     from ..train import fit
 
     config = builtin_config(folder, epochs)
-    done = {"epochs": 0}
-
-    def log(line: str) -> None:
-        if line.startswith("epoch "):
-            done["epochs"] += 1
-            on_epoch(done["epochs"], config.epochs)
-    fit(config, overwrite=Path(folder).exists(), log=log, progress=False)
+    fit(config, overwrite=Path(folder).exists(), log=lambda _: None, progress=False,
+        on_epoch=lambda entry: on_epoch(entry["epoch"], config.epochs))
     return Path(folder)

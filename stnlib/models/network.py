@@ -29,6 +29,7 @@ from torch import nn
 
 from .. import geometry
 from ..errors import ConfigError, InputShapeError
+from .modes import eval_mode
 from .registry import build_classifier, build_localization_body, output_shape
 from .st import Localization, fresh_copy
 
@@ -170,15 +171,12 @@ class STNetwork(nn.Module):
 
     def _trunk_features(self) -> int:
         """Length of the flattened trunk output for one image, found by running a zero image."""
-        self.eval()
         try:
-            with torch.no_grad():
+            with eval_mode(self), torch.no_grad():
                 return self._trunk(torch.zeros(1, *self.in_shape))[0].flatten(1).shape[1]
         except RuntimeError as exc:
             raise ConfigError(f"{self.model_name} cannot read inputs of shape {self.in_shape}: "
                               f"{str(exc).splitlines()[0]}") from None
-        finally:
-            self.train()
 
     def _layer_output_shape(self, index: int):
         return output_shape(nn.Sequential(*self.layers[:index]), self.in_shape)

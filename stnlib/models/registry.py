@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, UnknownNameError
+from .modes import eval_mode
 
 Shape = tuple[int, ...]  # (C, H, W) or (features,), without the batch dimension
 
@@ -94,15 +95,11 @@ def build_localization_body(name: str, in_shape: Shape, params: Sequence[int] | 
 
 def output_shape(module: nn.Module, in_shape: Shape) -> Shape:
     """Shape of ``module``'s output for one input of ``in_shape`` (no batch dimension)."""
-    was_training = module.training
-    module.eval()
     try:
-        with torch.no_grad():
+        with eval_mode(module), torch.no_grad():
             out = module(torch.zeros(1, *in_shape))
     except RuntimeError as exc:
         raise ConfigError(str(exc).splitlines()[0]) from None
-    finally:
-        module.train(was_training)
     return tuple(out.shape[1:])
 
 

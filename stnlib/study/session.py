@@ -168,7 +168,8 @@ class Study:
         paths = [self.figures / f"{name}.{ext}" for ext in ("png", "pdf")]
         for path in paths:  # no creation date in the PDF: the same figure gives the same file
             metadata = {"CreationDate": None} if path.suffix == ".pdf" else {}
-            figure.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight", metadata=metadata)
+            runs.atomic_write(path, lambda f, path=path, metadata=metadata: figure.savefig(
+                f, format=path.suffix[1:], dpi=FIGURE_DPI, bbox_inches="tight", metadata=metadata))
         return paths
 
     @property
