@@ -158,7 +158,7 @@ def prepare_folder(folder: Path, resume: bool = False, overwrite: bool = False) 
         if not (folder / CONFIG).is_file():
             raise RunFolderError(f"refusing to --overwrite {folder}: it is not a run folder (no {CONFIG})")
         _refuse_read_only(folder, "overwrite")
-        if not os.access(folder.resolve().parent, os.W_OK | os.X_OK):
+        if not _writable(folder.resolve().parent):
             raise RunFolderError(f"cannot overwrite {folder}: the folder holding it is read-only")
         shutil.rmtree(folder)
     ensure_folder(folder, "run folder")
@@ -169,8 +169,14 @@ def _refuse_read_only(folder: Path, action: str) -> None:
     """Refuse before any work when ``folder`` or a folder inside it cannot be written, so that no
     epoch is trained for nothing and an ``--overwrite`` never deletes only part of a run."""
     for path in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
-        if not os.access(path, os.W_OK | os.X_OK):
+        if not _writable(path):
             raise RunFolderError(f"cannot {action} {folder}: {path} is read-only")
+
+
+def _writable(folder: Path) -> bool:
+    """Whether this process may create and delete files in ``folder`` (by its effective user)."""
+    effective = os.access in os.supports_effective_ids
+    return os.access(folder, os.W_OK | os.X_OK, effective_ids=effective)
 
 
 @dataclass

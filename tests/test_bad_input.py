@@ -285,10 +285,11 @@ def test_ctrl_c_then_the_printed_resume_command_finishes_the_run(tmp_path):
 
 
 READ_ONLY_CHILD = """
-import os, sys
+import contextlib, io, os, sys, tempfile
 from stnlib import learn, load_run
-from stnlib.data import load_dataset
-load_dataset("mnist5k")  # every lazily imported module is loaded while this process may still read them
+with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(io.StringIO()):
+    # loads every lazily imported module while this process may still read them
+    assert learn.main(sys.argv[3:] + ["--limit", "64", "-n", scratch + "/warm-up"]) == 0
 if os.geteuid() == 0:  # root writes anywhere: act as an ordinary user
     os.setegid(65534)
     os.seteuid(65534)

@@ -2,8 +2,9 @@
 import pytest
 import torch
 
+import stnlib
 from stnlib import geometry
-from stnlib.data import RandomRotation
+from stnlib.data import Batch, RandomRotation
 from stnlib.evaluation import (Predictions, accuracy_by_angle, channel_correspondence,
                                collect_predictions, compare_transformations, confusion_matrix, edge_responses,
                                feature_maps_around_st, feature_misalignment, first_layer_filters,
@@ -44,8 +45,17 @@ def test_collect_predictions_keeps_every_theta_and_true_angle(predictions, tiny)
 
 
 def test_test_accuracy_is_a_share_per_pass(tiny):
-    passes = accuracy_of_passes(st_model(), tiny.test_images, tiny.test_labels, RandomRotation(90), passes=3)
+    model = st_model()
+    passes = accuracy_of_passes(model, tiny.test_images, tiny.test_labels, RandomRotation(90), passes=3)
     assert len(passes) == 3 and all(0 <= p <= 1 for p in passes)
+    # the same shares, counted by hand on the same rotated images
+    generator = torch.Generator().manual_seed(0)
+    by_hand = []
+    with torch.no_grad():
+        for _ in range(3):
+            batch = RandomRotation(90)(Batch(tiny.test_images, tiny.test_labels, torch.arange(32)), generator)
+            by_hand.append((model(batch.images).argmax(1) == batch.labels).float().mean().item())
+    assert passes == pytest.approx(by_hand)
 
 
 def test_accuracy_by_angle_and_confusion_matrix():
@@ -118,7 +128,11 @@ def test_filters_gradients_views_and_feature_maps(tiny):
 def test_accuracy_vs_training_size_reuses_finished_runs(tmp_path, tiny):
     cfg = config(tmp_path, epochs=1)
     rows = accuracy_vs_training_size(cfg, tiny, [16, 32])
-    assert [r["examples"] for r in rows] == [16, 32] and all(0 <= r["test_accuracy"] <= 1 for r in rows)
+    assert [r["examples"] for r in rows] == [16, 32]
+    for row in rows:  # the numbers of the run folders, each trained on its own number of images
+        folder = tmp_path / "run" / f"n{row['examples']}"
+        assert row["test_accuracy"] == stnlib.runs.read_json(folder / "metrics.json")["test_accuracy"]
+        assert stnlib.runs.read_json(folder / "metrics.json")["train_images_per_second"] > 0
     stamp = (tmp_path / "run" / "n16" / "final.pt").stat().st_mtime_ns
     assert accuracy_vs_training_size(cfg, tiny, [16]) == rows[:1]
     assert (tmp_path / "run" / "n16" / "final.pt").stat().st_mtime_ns == stamp

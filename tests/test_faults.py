@@ -92,7 +92,7 @@ def test_a_full_disk_gives_one_line_and_keeps_earlier_checkpoints(tmp_path, caps
     folder = tmp_path / "run"
     real_write, calls = runs.atomic_write, {"checkpoints": 0}
 
-    def full_after_first_checkpoint(path, write):
+    def full_after_first_checkpoint(path, write, exclusive=False):
         if path.name == runs.CHECKPOINT:
             calls["checkpoints"] += 1
             if calls["checkpoints"] >= 2:
@@ -100,7 +100,7 @@ def test_a_full_disk_gives_one_line_and_keeps_earlier_checkpoints(tmp_path, caps
                     handle.write(b"half a checkpoint")
                     raise OSError(errno.ENOSPC, "No space left on device", str(path))
                 return real_write(path, partial)
-        return real_write(path, write)
+        return real_write(path, write, exclusive)
     monkeypatch.setattr(runs, "atomic_write", full_after_first_checkpoint)
     status = learn.main(ARGS + ["-e", "3", "-n", str(folder)])
     err = capsys.readouterr().err.strip().splitlines()

@@ -1,11 +1,12 @@
 """Sweeps on a local Ray: a 2-point grid, a second invocation that skips, and a failing run."""
 import csv
+import json
 
 import pytest
 
 from conftest import require
 from stnlib.errors import ConfigError
-from stnlib.grid import expand, load_grid, run_name
+from stnlib.grid import expand, grouped_table, load_grid, markdown, run_name, summary_table
 from stnlib.sweep import main
 
 
@@ -53,7 +54,9 @@ def test_sweep_runs_skips_and_reports_failures(tmp_path, local_ray, capsys):
     assert main([str(tmp_path / "g.yaml"), "--out", str(out)]) == 0
     rows = list(csv.DictReader(open(out / "summary.csv")))
     assert [r["status"] for r in rows] == ["done", "done"]
-    assert all(0 <= float(r["test_accuracy"]) <= 1 for r in rows)
+    for row in rows:  # the summary holds each run folder's own numbers
+        metrics = json.loads((out / row["run"] / "metrics.json").read_text())
+        assert float(row["test_accuracy"]) == pytest.approx(metrics["test_accuracy"])
     assert (out / "stn_placement=0-0" / "final.pt").is_file() and "Over seeds" in (out / "summary.md").read_text()
     stamp = (out / "stn_placement=0" / "final.pt").stat().st_mtime_ns
 
@@ -97,3 +100,20 @@ def test_the_paper_profile_trains_through_ray(tmp_path, local_ray):
     assert study.profile_key == "paper-dataset=mnist5k-epochs=1"
     assert all((tmp_path / "runs" / study.profile_key / "mnist5k" / "no_ST" / f"seed{s}" / "metrics.json").is_file()
                for s in (0, 1))
+
+
+def test_summary_tables_group_over_seeds_and_leave_missing_numbers_empty(tmp_path):
+    grid = {"lr": [0.1, 0.01], "seed": [0, 1]}
+    points = expand({"dataset": "mnist5k", "epochs": 1}, grid, tmp_path)
+    for point, accuracy in zip(points, (None, 0.6, 0.7, 0.8)):
+        point.status = "failed" if accuracy is None else "done"
+        point.metrics = {} if accuracy is None else {"test_accuracy": accuracy, "wall_seconds": 3.0}
+    table = summary_table(points, grid)
+    assert list(table["run"]) == ["lr=0.1,seed=0", "lr=0.1,seed=1", "lr=0.01,seed=0", "lr=0.01,seed=1"]
+    grouped = grouped_table(table, grid)
+    assert list(grouped["lr"]) == ["0.1", "0.01"] and list(grouped["runs"]) == [1, 2]
+    assert grouped["mean_accuracy"].tolist() == pytest.approx([0.6, 0.75])
+    assert grouped["std_accuracy"].isna().tolist() == [True, False]
+    text = markdown(table, "Runs")
+    assert "| lr=0.1,seed=0  | 0.1  | 0      | failed   |" in text and "nan" not in text
+    assert "| 0.01 | 2      | 0.7500          | 0.0707         |" in markdown(grouped, "Over seeds")

@@ -1,5 +1,6 @@
 """The training loop through the Python API, on data built in memory."""
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -78,8 +79,12 @@ def test_run_folder_contents_and_load_run(tmp_path, tiny, monkeypatch):
     saved = runs.read_json(folder / runs.CONFIG)
     assert saved["architecture"] == "STN-C0" and saved["config"]["lr"] == 0.003 and "torch" in saved["versions"]
     metrics = runs.read_json(folder / runs.METRICS)
-    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["train_images_per_second"] > 0
     assert len(metrics["test_accuracy_passes"]) == 2 and metrics["wall_seconds"] > 0
+    correct = torch.load(folder / runs.CORRECT, weights_only=True)  # (passes, N): right or wrong per image
+    assert correct.shape == (2, len(tiny.test_labels)) and correct.dtype == torch.bool
+    assert metrics["test_accuracy_passes"] == pytest.approx(correct.float().mean(1).tolist())
+    assert metrics["test_accuracy"] == pytest.approx(correct.float().mean().item())
+    assert metrics["train_images_per_second"] > 0
     run = stnlib.load_run(folder)
     assert not run.model.training and next(run.model.parameters()).device.type == "cpu"
     assert run.model(torch.rand(5, 1, 28, 28)).shape == (5, 10)
@@ -123,7 +128,8 @@ def test_pretrain_and_moment_schedule_run(tmp_path, tiny):
               progress=False, log=lambda _: None)[0]
     assert pre.history[-1]["train_loss"] < pre.history[0]["train_loss"]
     sched = fit(config(tmp_path / "m", moment_sched=True, epochs=1), data=tiny, progress=False, log=lambda _: None)[0]
-    assert 0 <= sched.metrics["test_accuracy"] <= 1
+    assert sched.metrics["test_accuracy"] == pytest.approx(sum(sched.metrics["test_accuracy_passes"]) / 2)
+    assert len(sched.history) == 1 and math.isfinite(sched.history[0]["train_loss"])
 
 
 def test_load_model_starts_from_saved_weights(tmp_path, tiny):
@@ -142,4 +148,6 @@ def test_load_model_refuses_another_models_weights(tmp_path, tiny):
 
 def test_bf16_autocast_trains(tmp_path, tiny):
     result = fit(config(tmp_path, precision="bf16", epochs=1), data=tiny, progress=False, log=lambda _: None)[0]
-    assert result.metrics["precision"] == "bf16" and 0 <= result.metrics["test_accuracy"] <= 1
+    assert result.metrics["precision"] == "bf16"
+    fp32 = fit(config(tmp_path / "fp32", precision="fp32", epochs=1), data=tiny, progress=False, log=lambda _: None)[0]
+    assert result.history[0]["train_loss"] == pytest.approx(fp32.history[0]["train_loss"], rel=0.05)
