@@ -23,6 +23,7 @@ def assert_one_line_error(result, *fragments):
         assert fragment in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_train_end_to_end(tmp_path):
     folder = tmp_path / "runs" / "fcn"
     result = run_cli(*FAST, "-e", "2", "-n", str(folder))
@@ -35,6 +36,7 @@ def test_train_end_to_end(tmp_path):
     assert [e["epoch"] for e in json.loads((folder / "history.json").read_text())] == [1, 2]
 
 
+@pytest.mark.slow
 def test_help_explains_every_flag():
     result = run_cli("-h")
     assert result.returncode == 0
@@ -44,6 +46,7 @@ def test_help_explains_every_flag():
         assert flag in result.stdout
 
 
+@pytest.mark.slow
 def test_an_existing_folder_is_refused_unless_asked(tmp_path):
     folder = tmp_path / "run"
     assert run_cli(*FAST, "-e", "1", "-n", str(folder)).returncode == 0
@@ -55,6 +58,7 @@ def test_an_existing_folder_is_refused_unless_asked(tmp_path):
     assert replaced.returncode == 0 and (folder / "final.pt").read_bytes() != before
 
 
+@pytest.mark.slow
 def test_sigint_saves_a_checkpoint_and_resume_finishes_the_run(tmp_path):
     folder = tmp_path / "run"
     args = ["-d", "mnist5k", "-m", "CNN", "-l", "CNN", "-p", "0", "--rotate", "-o", "adam", "--lr", "0.001",
@@ -75,6 +79,7 @@ def test_sigint_saves_a_checkpoint_and_resume_finishes_the_run(tmp_path):
     assert [e["epoch"] for e in json.loads((folder / "history.json").read_text())] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, fragments", [
     (["-d", "imagenet", "-e", "1"], ["unknown dataset 'imagenet'", "mnist5k"]),
     (["-d", "mnist5k", "-m", "ResNet", "-e", "1"], ["unknown model 'ResNet'"]),
@@ -99,6 +104,7 @@ def test_bad_input_gets_one_line_and_writes_nothing(tmp_path, args, fragments):
     assert not folder.exists()
 
 
+@pytest.mark.slow
 def test_a_corrupt_load_model_file_is_refused(tmp_path):
     bad = tmp_path / "weights.pt"
     bad.write_bytes(b"not a checkpoint at all")
@@ -106,6 +112,7 @@ def test_a_corrupt_load_model_file_is_refused(tmp_path):
     assert_one_line_error(result, "corrupt")
 
 
+@pytest.mark.slow
 def test_a_corrupt_checkpoint_is_refused_on_resume(tmp_path):
     folder = tmp_path / "run"
     assert run_cli(*FAST, "-e", "1", "-n", str(folder)).returncode == 0
@@ -115,6 +122,7 @@ def test_a_corrupt_checkpoint_is_refused_on_resume(tmp_path):
     assert_one_line_error(result, "corrupt")
 
 
+@pytest.mark.slow
 def test_resume_with_other_options_is_refused(tmp_path):
     folder = tmp_path / "run"
     assert run_cli(*FAST, "-e", "1", "-n", str(folder)).returncode == 0

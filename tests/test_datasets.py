@@ -181,6 +181,7 @@ def test_svhn_digit_struct_is_read(svhn_archives):
     assert [d["label"] for d in entries[2][1]] == [10, 3, 4] and entries[0][1][0]["left"] == 10
 
 
+@pytest.mark.slow
 def test_svhn_preparation_and_training(svhn_archives, tmp_path):
     out = tmp_path / "svhn"
     assert prepare_main(["svhn", str(svhn_archives), str(out)]) == 0
@@ -213,6 +214,7 @@ def plankton_source(tmp_path):
     return tmp_path / "kaggle"
 
 
+@pytest.mark.slow
 def test_plankton_preparation_and_training(plankton_source, tmp_path):
     out = tmp_path / "data" / "plankton"
     assert prepare_main(["plankton", str(plankton_source), str(out), "--test-fraction", "0.2"]) == 0

@@ -138,6 +138,7 @@ def test_accuracy_vs_training_size_reuses_finished_runs(tmp_path, tiny):
     assert (tmp_path / "run" / "n16" / "final.pt").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_every_plot_draws(tmp_path, tiny, predictions):
     model = st_model(placements=(0, 3))
     history = fit(config(tmp_path, epochs=2), data=tiny, progress=False, log=lambda _: None)[0].history

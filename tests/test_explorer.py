@@ -90,6 +90,7 @@ def test_widget_controls_drive_the_views(tmp_path, tiny, monkeypatch):
     assert len(explorer.redraw_seconds) >= 3
 
 
+@pytest.mark.slow
 def test_builtin_model_is_trained_and_saved_as_a_run(tmp_path):
     seen = []
     folder = train_builtin(tmp_path / "builtin", lambda done, total: seen.append((done, total)), epochs=1)

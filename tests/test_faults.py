@@ -15,6 +15,8 @@ ARGS = ["-d", "mnist5k", "-m", "CNN", "-l", "FCN", "-p", "0", "--rotate", "-o", 
         "--seed", "0", "-q", "--eval-passes", "1", "-b", "128"]
 TIMING = {"train_seconds", "images_per_second"}
 
+pytestmark = pytest.mark.slow  # every test here trains in a subprocess or for several epochs
+
 
 def history(folder):
     return [{k: v for k, v in e.items() if k not in TIMING} for e in json.loads((folder / "history.json").read_text())]

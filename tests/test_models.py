@@ -33,6 +33,13 @@ def second_block(model: str) -> int:
 FOR_OTHER_DATA = {loc for _, locs in OTHER_CLASSIFIERS.values() for loc in locs} - {"FCN", "small"}
 COMBINATIONS = [(m, loc) for m in MNIST_CLASSIFIERS for loc in sorted(set(LOCALIZATIONS) - FOR_OTHER_DATA)] + [
     (m, loc) for m, (_, locs) in OTHER_CLASSIFIERS.items() for loc in locs]
+SLOW_CLASSIFIERS = {"SVHN-CNN"}  # half a second a case: 64 x 64 inputs through a wide network
+
+
+def cases(combinations):
+    """``COMBINATIONS`` as parameters, the slow classifiers' ones marked ``slow``."""
+    return [pytest.param(m, loc, marks=pytest.mark.slow) if m in SLOW_CLASSIFIERS else (m, loc)
+            for m, loc in combinations]
 
 
 def test_the_combinations_cover_both_registries():
@@ -72,7 +79,7 @@ def expected_refusal(model: str, localization: str, kind: str) -> str | None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("model, localization", COMBINATIONS)
+@pytest.mark.parametrize("model, localization", cases(COMBINATIONS))
 def test_every_combination_trains_or_is_refused_as_expected(model, localization, kind):
     shape = input_shape(model, localization)
     options = KINDS[kind](second_block(model))
@@ -91,7 +98,8 @@ def test_every_combination_trains_or_is_refused_as_expected(model, localization,
     assert all(p.grad is not None for p in net.localizations.parameters())
 
 
-@pytest.mark.parametrize("model", sorted(CLASSIFIERS))
+@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_CLASSIFIERS else m
+                                   for m in sorted(CLASSIFIERS)])
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_builds_for_every_classifier_with_a_dense_localization(model, kind):
     options, shape = KINDS[kind](second_block(model)), input_shape(model)

@@ -32,6 +32,7 @@ def smoke_run(tmp_path_factory):
     return out, timings
 
 
+@pytest.mark.slow
 def test_every_notebook_runs_in_the_smoke_profile(smoke_run):
     out, timings = smoke_run
     assert [status for _, _, status in timings] == ["ok"] * len(find_notebooks(NOTEBOOKS))
@@ -40,6 +41,7 @@ def test_every_notebook_runs_in_the_smoke_profile(smoke_run):
     assert "## Claims" in summary and "| 05_claims |" in summary
 
 
+@pytest.mark.slow
 def test_recorded_accuracies_are_shares(smoke_run):
     out, _ = smoke_run
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results" / "results" / "smoke").glob("*.json")}
@@ -55,6 +57,7 @@ def test_recorded_accuracies_are_shares(smoke_run):
     assert {r["profile"] for r in results.values()} == {"smoke"}
 
 
+@pytest.mark.slow
 def test_figures_are_written_as_png_and_pdf(smoke_run):
     out, _ = smoke_run
     pngs = {p.stem for p in (out / "figures").glob("*.png")}
@@ -64,6 +67,7 @@ def test_figures_are_written_as_png_and_pdf(smoke_run):
     assert "02_predicted_vs_true_angle" in pngs and "01_misalignment_after_best_spatial_rotation" in pngs
 
 
+@pytest.mark.slow
 def test_the_claims_table_covers_every_claim(smoke_run):
     out, _ = smoke_run
     claims = json.loads((out / "results" / "results" / "smoke" / "05_claims.json").read_text())["claims"]

