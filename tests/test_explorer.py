@@ -96,3 +96,32 @@ def test_builtin_model_is_trained_and_saved_as_a_run(tmp_path):
     folder = train_builtin(tmp_path / "builtin", lambda done, total: seen.append((done, total)), epochs=1)
     assert seen == [(1, 1)] and (folder / "final.pt").is_file()
     assert find_runs([tmp_path]) == [folder]
+
+
+@pytest.mark.slow
+def test_choosing_the_builtin_model_in_the_picker_trains_it_with_a_moving_progress_bar(tmp_path, monkeypatch):
+    import stnlib.explorer.widget as widget
+    from stnlib.explorer import Explorer
+
+    seen = []
+    monkeypatch.setattr(widget, "train_builtin", lambda folder, on_epoch: train_builtin(
+        folder, lambda done, total: (seen.append((done, total)), on_epoch(done, total)), epochs=2))
+    monkeypatch.setenv("STNLIB_RUNS", str(tmp_path / "none"))
+    monkeypatch.chdir(tmp_path)
+    explorer = Explorer(builtin_folder=str(tmp_path / "builtin"))
+    assert explorer.state is None and explorer.model_picker.value is None
+    explorer.model_picker.value = widget.TRAIN_BUILTIN
+    assert seen == [(1, 2), (2, 2)]
+    assert (explorer.progress.value, explorer.progress.max) == (2, 2)
+    assert explorer.model_picker.value == str(tmp_path / "builtin") and explorer.state is not None
+    assert "STN-C0" in explorer.model_picker.options[0][0] and (tmp_path / "builtin" / "final.pt").is_file()
+
+
+def test_the_explorer_opens_a_run_folder_outside_the_searched_places(tmp_path, tiny, monkeypatch):
+    from stnlib.explorer import Explorer
+
+    fit(config(tmp_path / "elsewhere", epochs=1), data=tiny, progress=False, log=lambda _: None)
+    monkeypatch.setenv("STNLIB_RUNS", str(tmp_path / "none"))
+    monkeypatch.chdir(tmp_path)
+    explorer = Explorer(roots=[tmp_path / "none"], model_folder=str(tmp_path / "elsewhere" / "run"))
+    assert explorer.model_picker.value == str(tmp_path / "elsewhere" / "run") and explorer.state is not None

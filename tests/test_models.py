@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from stnlib import geometry
-from stnlib.errors import ConfigError, UnknownNameError
+from stnlib.errors import ConfigError, InputShapeError, UnknownNameError
 from stnlib.models import CLASSIFIERS, LOCALIZATIONS, STNetwork
 
 # Localizations made for large canvases (translated MNIST) cannot reduce 28x28 inputs.
@@ -247,3 +247,26 @@ def test_theta_is_computed_in_float32_under_bf16_autocast():
         theta = model.inspect(torch.rand(2, 1, 28, 28)).sts[0].theta
     assert theta.dtype == torch.float32
     assert theta[0, 0, 0].item() == pytest.approx(1.001, abs=1e-6)  # bf16 would round 1.001 to 1.0
+
+
+def test_features_runs_the_classifiers_first_layers_without_any_st():
+    torch.manual_seed(0)
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[3], normalize=True, mean=(0.5,), std=(0.25,))
+    x = torch.rand(2, 1, 28, 28)
+    by_hand = (x - 0.5) / 0.25
+    for layer in net.layers[:3]:
+        by_hand = layer(by_hand)
+    torch.testing.assert_close(net.features(x, upto=3), by_hand)
+    torch.testing.assert_close(net.inspect(x).sts[0].source, by_hand)  # what the ST at index 3 reads
+    with pytest.raises(InputShapeError):
+        net.features(torch.rand(2, 3, 28, 28), upto=3)
+
+
+def test_the_network_keeps_its_spec_and_one_slot_per_st_application():
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0, 0, 3], iterative=True)
+    assert net.spec.placements == [0, 0, 3] and net.spec.model == "CNN"
+    assert [(s.index, s.localization, s.iteration) for s in net.slots] == [(0, 0, 0), (0, 0, 1), (3, 1, 0)]
+    separate = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0, 0], iterative=False)
+    assert [(s.localization, s.iteration) for s in separate.slots] == [(0, 0), (1, 1)]
+    records = net.inspect(torch.rand(2, 1, 28, 28)).sts
+    assert [(r.slot, r.index, r.iteration) for r in records] == [(0, 0, 0), (1, 0, 1), (2, 3, 0)]
