@@ -1,6 +1,7 @@
 """Re-run every study notebook headlessly with papermill: ``python -m stnlib.reproduce --profile quick``.
 
-Writes the executed notebooks to ``<output>/notebooks/``, figures to ``--figures``, each
+Writes the executed notebooks to ``<output>/notebooks/``, figures to ``--figures`` (default
+``<output>/figures``; only ``make study`` passes the committed ``figures/``), each
 notebook's numbers to ``<output>/results/``, and ``<output>/summary.md``: the claims table
 and how long each notebook took. Runs trained by one notebook are reused by the others.
 """
@@ -79,13 +80,17 @@ def summary_markdown(profile: str, timings: list[tuple[str, float, str]], study:
     return "\n".join(lines) + "\n"
 
 
-def reproduce(profile: str, output: Path, figures: Path, notebooks: Path, log=print) -> list[tuple[str, float, str]]:
+def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path, log=print) -> list[tuple[str, float, str]]:
+    """Run every numbered notebook headlessly under ``profile``; figures go to ``figures``
+    (default ``<output>/figures``: the committed ``figures/`` only when asked for)."""
     if profile not in PROFILES:
         raise StnlibError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
-    output, figures = output.resolve(), figures.resolve()
+    output = output.resolve()
+    figures = (figures or output / "figures").resolve()
     ensure_folder(ensure_folder(output, "--output folder") / "notebooks", "notebooks folder")
     ensure_folder(figures, "--figures folder")
-    parameters = {"profile": profile, "output": str(output), "figures": str(figures), "interactive": False}
+    parameters = {"profile": profile, "output": str(output), "figures": str(figures), "interactive": False,
+                  "progress": False}
     timings = []
     for notebook in find_notebooks(notebooks):
         log(f"running {notebook.name} ({profile})")
@@ -107,13 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stnlib.reproduce", description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)}")
     parser.add_argument("--output", default="results", help="executed notebooks, runs, numbers and summary.md")
-    parser.add_argument("--figures", default="figures", help="where figures are saved")
+    parser.add_argument("--figures", default=None,
+                        help="where figures are saved (default: OUTPUT/figures; make study writes the committed figures/)")
     parser.add_argument("--notebooks", default=None, help="folder of numbered notebooks (default: the project's)")
     args = parser.parse_args(argv)
     notebooks = Path(args.notebooks) if args.notebooks else (
         Path("notebooks") if Path("notebooks").is_dir() else PACKAGE_ROOT / "notebooks")
     try:
-        timings = reproduce(args.profile, Path(args.output), Path(args.figures), notebooks)
+        timings = reproduce(args.profile, Path(args.output), Path(args.figures) if args.figures else None, notebooks)
     except StnlibError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

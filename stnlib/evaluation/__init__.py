@@ -7,6 +7,9 @@ Works for any registered dataset and model, and for every ST of a model.
 | ``test_accuracy`` (N rotated passes), ``evaluate`` | |
 | ``collect_predictions`` (labels, predictions, true angles, every theta) | |
 | ``accuracy_by_angle``, ``accuracy_under_rotations`` (17 fixed test rotations) | ``plot_accuracy_by_angle``, ``plot_accuracy_under_rotations`` |
+
+Every plot follows ``stnlib.plotting``'s house style (seaborn theme, one colour per architecture,
+shared colour scales with colour bars, the training range marked).
 | ``confusion_matrix`` | ``plot_confusion_matrix`` |
 | ``stnlib.study.accuracy_vs_training_size`` (trains) | ``plot_accuracy_vs_training_size`` |
 | training history (``Run.history``) | ``plot_history`` |
@@ -14,13 +17,14 @@ Works for any registered dataset and model, and for every ST of a model.
 | ``feature_maps_around_st`` | ``plot_feature_maps`` |
 | ``predicted_angles``, ``orthogonal_fit``, ``per_label_angle_statistics`` | ``plot_angle_histogram`` |
 | ``transformation_statistics`` (predicted distance and scale) | ``plot_transformation_statistics`` |
-| ``compare_transformations`` (several models side by side) | ``plot_compare_transformations`` |
+| ``compare_transformations`` (several models side by side), ``upright_targets`` (what a perfect ST outputs) | ``plot_compare_transformations`` |
 | ``gradient_magnitudes`` | ``plot_gradient_magnitudes`` |
 | ``first_layer_filters`` | ``plot_filters`` |
-| ``feature_misalignment`` (C3), ``rotated_feature_maps`` | ``plot_misalignment``, ``plot_rotated_feature_maps`` |
-| ``channel_correspondence``, ``edge_responses`` (the channel effect) | ``plot_channel_correspondence``, ``plot_edge_responses`` |
+| ``feature_misalignment`` (C3), ``same_class_distance`` (its yardstick), ``rotated_feature_maps`` | ``plot_misalignment``, ``plot_rotated_feature_maps`` |
+| ``channel_correspondence``, ``edge_responses``, ``most_oriented_image`` (the channel effect) | ``plot_channel_correspondence``, ``plot_edge_responses`` |
 | ``channel_alignment`` (spatial vs spatial + channel matching), ``rotation_symmetric_copy`` (control) | |
-| ``test_correctness`` (per image, per pass), ``paired_comparison`` (bootstrap, McNemar) | |
+| ``test_correctness`` (per image, per pass), ``paired_comparison`` (bootstrap, McNemar) | ``plot_paired_differences`` |
+| test accuracy of every seed (``Study.accuracy_table``) | ``plot_accuracy_over_seeds`` |
 """
 from .accuracy import (AngleAccuracy, Score, accuracy_by_angle, accuracy_under_rotations, confusion_matrix, evaluate,
                        plot_accuracy_by_angle, plot_accuracy_under_rotations,
@@ -33,11 +37,12 @@ from .features import (ChannelAlignment, Misalignment, channel_alignment, channe
                        plot_rotated_feature_maps, rotated_feature_maps,
                        features_at, first_layer_filters, gradient_magnitudes, plot_channel_correspondence,
                        plot_channel_alignment, plot_edge_responses, plot_filters, plot_gradient_magnitudes, plot_misalignment,
-                       self_match_rate)
+                       most_oriented_image, same_class_distance, self_match_rate)
 from .history import plot_accuracy_vs_training_size, plot_history, plot_st_learning
 from .paired import PairedComparison, paired_comparison
 from .passes import Predictions, collect_predictions
-from .views import (compare_transformations, feature_maps_around_st, plot_compare_transformations, plot_digits,
+from .seeds import plot_accuracy_over_seeds, plot_paired_differences
+from .views import (compare_transformations, feature_maps_around_st, plot_compare_transformations, plot_digits, upright_targets,
                     plot_feature_maps, plot_st_views, st_views)
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -11,7 +11,8 @@ from ..device import autocast
 from ..losses import classification_loss
 from ..losses import correct as count_correct
 from ..models.modes import eval_mode
-from .angles import orthogonal_fit, shade_outside_training_range
+from ..plotting import angle_axis, color_of, palette, shade_outside_training_range
+from .angles import orthogonal_fit
 from .passes import EVAL_BATCH_SIZE, Predictions
 
 
@@ -97,15 +98,16 @@ def accuracy_by_angle(predictions: Predictions, bins: int = 12, max_degrees: flo
 
 
 def plot_accuracy_by_angle(curves: dict[str, AngleAccuracy], ax=None):
-    """One line per model: accuracy against the test rotation angle."""
+    """One line per model: accuracy against the test rotation angle (bins of random rotations)."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     for name, curve in curves.items():
-        ax.plot(curve.centres.numpy(), curve.accuracy.numpy(), marker="o", ms=3, label=name)
-    ax.set(xlabel="test rotation (degrees)", ylabel="accuracy", title="Accuracy by rotation angle")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+        ax.plot(curve.centres.numpy(), curve.accuracy.numpy(), marker="o", ms=3, label=name, color=color_of(name))
+    limit = float(curves[next(iter(curves))].centres.abs().max()) if curves else 90.0
+    angle_axis(ax, label="test rotation (degrees, + = counter-clockwise)", limit=max(limit, 90.0))
+    ax.set(ylabel="accuracy", title="Accuracy by rotation angle")
+    ax.legend()
     return ax
 
 
@@ -116,20 +118,17 @@ def confusion_matrix(predictions: Predictions, num_classes: int) -> torch.Tensor
 
 
 def plot_confusion_matrix(matrix: torch.Tensor, class_names=None, ax=None):
-    """Row-normalised confusion matrix as an image with counts."""
+    """Row-normalised confusion matrix as a seaborn heatmap, each cell annotated with its count."""
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
-    ax = ax or plt.subplots(figsize=(4.5, 4))[1]
+    ax = ax or plt.subplots(figsize=(5, 4))[1]
     rates = matrix.float() / matrix.sum(1, keepdim=True).clamp_min(1)
-    ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
     names = class_names or [str(i) for i in range(len(matrix))]
-    ax.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=names, yticklabels=names,
-           xlabel="predicted", ylabel="true", title="Confusion matrix")
-    for (i, j), value in zip(torch.cartesian_prod(torch.arange(len(matrix)), torch.arange(len(matrix))).tolist(),
-                             matrix.flatten().tolist()):
-        if value:
-            ax.text(j, i, value, ha="center", va="center", fontsize=6,
-                    color="white" if rates[i, j] > 0.5 else "black")
+    sns.heatmap(rates.numpy(), ax=ax, cmap="Blues", vmin=0, vmax=1, annot=matrix.numpy(), fmt="d",
+                annot_kws={"fontsize": 6}, xticklabels=names, yticklabels=names, square=True,
+                cbar_kws={"label": "share of the true class"})
+    ax.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix")
     return ax
 
 
@@ -150,25 +149,37 @@ def accuracy_under_rotations(model, images: torch.Tensor, labels: torch.Tensor, 
     return rows
 
 
+def rotation_curves_frame(curves: dict[str, list[list[dict]]]):
+    """``curves`` (architecture -> one ``accuracy_under_rotations`` result per seed) as a long
+    DataFrame with columns ``architecture``, ``seed``, ``angle``, ``accuracy``."""
+    import pandas as pd
+
+    return pd.DataFrame([{"architecture": name, "seed": seed, **row} for name, seeds in curves.items()
+                         for seed, rows in enumerate(seeds) for row in rows])
+
+
 def plot_accuracy_under_rotations(curves: dict[str, list[list[dict]]], training_range: float = 90.0, ax=None):
     """Invariance curves: accuracy with every test image turned by each fixed angle.
 
     ``curves``: architecture -> one ``accuracy_under_rotations`` result per seed. Thin lines are
-    seeds, the thick line their mean; angles outside the training range are shaded."""
+    seeds, the thick line their mean with a 95 % interval over seeds (seaborn); angles outside the
+    training range are shaded."""
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
     ax = ax or plt.subplots(figsize=(7, 3.8))[1]
-    for index, (name, seeds) in enumerate(curves.items()):
-        color = f"C{index % 10}"
-        angles = [row["angle"] for row in seeds[0]]
-        for rows in seeds:
-            ax.plot(angles, [row["accuracy"] for row in rows], color=color, lw=0.7, alpha=0.5)
-        mean = torch.tensor([[row["accuracy"] for row in rows] for rows in seeds]).mean(0)
-        ax.plot(angles, mean.tolist(), color=color, lw=2, marker="o", ms=3, label=f"{name} ({len(seeds)} seeds)")
-    limit = max(abs(a) for a in angles)
+    frame = rotation_curves_frame(curves)
+    colors = palette(curves)
+    sns.lineplot(frame, x="angle", y="accuracy", hue="architecture", units="seed", estimator=None, palette=colors,
+                 lw=0.7, alpha=0.45, legend=False, ax=ax)
+    sns.lineplot(frame, x="angle", y="accuracy", hue="architecture", palette=colors, errorbar=("ci", 95),
+                 lw=2, marker="o", ms=4, ax=ax)
+    seeds = {name: len(s) for name, s in curves.items()}
+    limit = float(frame["angle"].abs().max())
     shade_outside_training_range(ax, limit, training_range)
-    ax.set(xlim=(-limit, limit), ylim=(0, 1), xlabel="test rotation of every image (degrees)",
-           ylabel="test accuracy", title="Accuracy under fixed test rotations")
-    ax.legend(fontsize=7, loc="lower center")
-    ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    labels = [f"{label} (mean of {seeds[label]} seeds)" if label in seeds else label for label in labels]
+    ax.legend(handles, labels, loc="lower center")
+    angle_axis(ax, label="test rotation of every image (degrees, + = counter-clockwise)", limit=limit)
+    ax.set(ylim=(0, 1), ylabel="test accuracy", title="Accuracy under fixed test rotations")
     return ax

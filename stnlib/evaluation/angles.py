@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import geometry
+from ..plotting import COUNT_CMAP, angle_axis, shade_outside_training_range
 from .passes import Predictions
 
 
@@ -55,29 +56,28 @@ def per_label_angle_statistics(predictions: Predictions, st: int = -1, num_class
     return rows
 
 
-def shade_outside_training_range(ax, limit: float, training_range: float = 90.0) -> None:
-    """Grey out the test angles in ``[-limit, limit]`` that lie outside ``+-training_range``."""
-    ax.axvspan(-limit, -training_range, color="0.92", zorder=0, label=f"outside the ±{training_range:g}° training range")
-    ax.axvspan(training_range, limit, color="0.92", zorder=0)
-
-
 def plot_angle_histogram(true: torch.Tensor, predicted: torch.Tensor, title: str = "", ax=None,
-                         limit: float = 180.0, bins: int = 60):
-    """2-D histogram of predicted against true angle, with the orthogonal regression line."""
+                         limit: float = 180.0, bins: int = 60, training_range: float = 90.0):
+    """2-D histogram (seaborn, with a colour bar of image counts) of the rotation the ST undoes
+    against the true one, the orthogonal regression line and the diagonal of a perfect ST; angles
+    outside the training range are shaded."""
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
-    ax = ax or plt.subplots(figsize=(4, 4))[1]
-    ax.hist2d(true.numpy(), predicted.clamp(-limit, limit).numpy(), bins=bins,
-              range=[[-limit, limit], [-limit, limit]], cmap="magma", cmin=1)
+    ax = ax or plt.subplots(figsize=(4.6, 4))[1]
+    edges = torch.linspace(-limit, limit, bins + 1).numpy()
+    sns.histplot(x=true.numpy(), y=predicted.clamp(-limit, limit).numpy(), bins=(edges, edges), cmap=COUNT_CMAP,
+                 cbar=True, cbar_kws={"label": "test images", "shrink": 0.8}, ax=ax)
     fit = orthogonal_fit(true, predicted)
     xs = torch.tensor([-limit, limit]).numpy()
-    ax.plot(xs, fit.slope * xs + fit.intercept, color="cyan", lw=1.5,
-            label=f"slope {fit.slope:.2f}, r = {fit.correlation:.2f}")
     ax.plot(xs, xs, color="0.25", lw=1.0, ls="--", label="undoes exactly the true angle")
-    shade_outside_training_range(ax, limit)
-    ax.set(xlim=(-limit, limit), ylim=(-limit, limit), xlabel="true angle (degrees)",
-           ylabel="undone by the ST (degrees)", title=title)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.plot(xs, fit.slope * xs + fit.intercept, color="#0173b2", lw=1.8,
+            label=f"fit: slope {fit.slope:.2f}, r = {fit.correlation:.2f}")
+    shade_outside_training_range(ax, limit, training_range)
+    angle_axis(ax, "x", "true rotation (degrees, + = counter-clockwise)", limit)
+    angle_axis(ax, "y", "rotation undone by the ST (degrees)", limit)
+    ax.set_title(title)
+    ax.legend(loc="upper left")
     return ax
 
 

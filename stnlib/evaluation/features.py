@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from .. import geometry
 from ..losses import classification_loss
 from ..models.modes import mode
+from ..plotting import SIGNED_CMAP, color_of, colorbar, image_panel, shared_image_scale
 
 
 def features_at(model, images: torch.Tensor, index: int) -> torch.Tensor:
@@ -65,20 +66,47 @@ def feature_misalignment(model, images: torch.Tensor, angle: float, indices, sea
     return rows
 
 
-def plot_misalignment(rows: list[Misalignment], layer_names: dict[int, str] | None = None, ax=None):
-    """Bars: distance before and after the best spatial alignment, per layer."""
+def same_class_distance(model, images: torch.Tensor, labels: torch.Tensor, indices) -> dict[int, float]:
+    """A yardstick for ``Misalignment``: at each placement index, the mean relative distance between
+    the features of two *different* upright digits of the same class (each image against the next
+    one with its label). A misalignment near this value is as large as a change of digit."""
+    partner = torch.full((len(labels),), -1)
+    for label in labels.unique():
+        members = torch.nonzero(labels == label).flatten()
+        partner[members] = members.roll(-1)
+    keep = partner != torch.arange(len(labels))
+    distances = {}
+    for index in indices:
+        features = features_at(model, images, index)
+        mask = disk_mask(*features.shape[-2:])
+        distances[index] = relative_distance(features[partner[keep]], features[keep], mask).mean().item()
+    return distances
+
+
+def plot_misalignment(rows: list[Misalignment], layer_names: dict[int, str] | None = None, ax=None,
+                      reference: dict[int, float] | None = None):
+    """Bars: distance before and after the best spatial alignment, per layer, each with its value;
+    ``reference`` (placement index -> distance, e.g. ``same_class_distance``) adds a yardstick line."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     names = [(layer_names or {}).get(r.index, f"layer {r.index}") for r in rows]
     positions = torch.arange(len(rows)).float().numpy()
-    ax.bar(positions - 0.2, [r.unaligned for r in rows], 0.4, label="no alignment", color="tab:gray")
-    ax.bar(positions + 0.2, [r.residual for r in rows], 0.4, label="best spatial rotation", color="tab:red")
+    ax.bar(positions - 0.2, [r.unaligned for r in rows], 0.4, label="no alignment", color="0.6")
+    ax.bar(positions + 0.2, [r.residual for r in rows], 0.4, label="best spatial rotation", color="#d55e00")
     for bars in ax.containers:
-        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)  # a zero reads as zero, not as missing
+        ax.bar_label(bars, labels=[f"{b.get_height():.2f}" + (" (exact)" if b.get_height() < 5e-3 else "")
+                                   for b in bars], fontsize="small", padding=1)
+    if reference:
+        for position, row in zip(positions, rows):
+            ax.hlines(reference[row.index], position - 0.45, position + 0.45, color="0.15", ls="--", lw=1.2,
+                      label="two different digits of the same class" if position == 0 else None)
     ax.set_xticks(positions.tolist(), names)
-    ax.set(ylabel="relative distance to the original", title=f"Rotated by {rows[0].angle:g} degrees")
-    ax.legend(fontsize=8)
+    top = max([r.unaligned for r in rows] + list((reference or {}).values()))
+    ax.set_ylim(0, max(ax.get_ylim()[1], 1.45 * top))  # room for the legend above the bars
+    ax.set(xlabel="where the features are compared", ylabel="relative distance to the original",
+           title=f"Rotated by {rows[0].angle:g}°")
+    ax.legend(loc="upper right")
     return ax
 
 
@@ -163,23 +191,24 @@ def self_match_rate(correspondence: torch.Tensor) -> float:
 
 
 def plot_channel_correspondence(correspondence: torch.Tensor, title: str = "", ax=None):
-    """The correlation matrix with its columns reordered by the best one-to-one matching, so the
-    permutation a rotation induces shows as the diagonal; the original column of each is marked
-    where it differs from the row (the channel changed)."""
+    """The correlation matrix as a seaborn heatmap, its columns reordered by the best one-to-one
+    matching so the permutation a rotation induces shows as the diagonal; the original column of
+    each is marked where it differs from the row (the channel changed)."""
     import matplotlib.pyplot as plt
+    import seaborn as sns
     from scipy.optimize import linear_sum_assignment
 
-    ax = ax or plt.subplots(figsize=(4.6, 4))[1]
+    ax = ax or plt.subplots(figsize=(5, 4.2))[1]
     _, order = linear_sum_assignment(-correspondence.nan_to_num().numpy())
-    image = ax.imshow(correspondence[:, order].numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
-    moved = [i for i, j in enumerate(order) if i != j]
-    ax.scatter(moved, moved, s=4, marker="x", color="k", lw=0.6,
+    sns.heatmap(correspondence[:, order].numpy(), ax=ax, cmap=SIGNED_CMAP, vmin=-1, vmax=1, center=0, square=True,
+                xticklabels=16, yticklabels=16, cbar_kws={"label": "correlation of the two channels"})
+    moved = [i + 0.5 for i, j in enumerate(order) if i != j]
+    ax.scatter(moved, moved, s=5, marker="x", color="k", lw=0.6,
                label=f"matched to another channel ({len(moved)} of {len(order)})")
-    ax.legend(fontsize=6, loc="lower left", framealpha=0.9)
+    ax.legend(fontsize="x-small", loc="lower left", framealpha=0.9)
     ax.set(xlabel="channel of the rotated image, rotated back\n(ordered by best one-to-one match)",
-           ylabel="channel i of the original",
+           ylabel="channel of the original image",
            title=title or f"self-match {self_match_rate(correspondence):.0%}")
-    ax.figure.colorbar(image, ax=ax, fraction=0.046)
     return ax
 
 
@@ -200,20 +229,33 @@ def edge_responses(image: torch.Tensor, angle: float = 90.0) -> dict[str, torch.
             "rotated back": geometry.rotate(rotated[None], -angle)[0]}
 
 
+def most_oriented_image(images: torch.Tensor) -> int:
+    """Index of the image ``(N, 1, H, W)`` whose vertical- and horizontal-edge responses differ the
+    most (relative to their sum): the clearest example of the channel swap after 90 degrees."""
+    responses = F.conv2d(images, edge_filters(), padding=1).abs().flatten(2).sum(2)  # (N, 2)
+    contrast = (responses[:, 0] - responses[:, 1]).abs() / responses.sum(1).clamp_min(1e-8)
+    return int(contrast.argmax())
+
+
 def plot_edge_responses(responses: dict[str, torch.Tensor], axes=None):
-    """Image, and the vertical/horizontal edge channels before and after rotating back."""
+    """Image, and the vertical/horizontal edge channels before and after rotating back, the four
+    channel panels on one colour scale with a colour bar."""
     import matplotlib.pyplot as plt
 
-    axes = axes if axes is not None else plt.subplots(1, 6, figsize=(13, 2.4))[1]
-    panels = [("image", responses["image"]), ("rotated image", responses["rotated image"]),
-              ("vertical-edge channel\n(original)", responses["original"][0]),
-              ("vertical-edge channel\n(rotated, back)", responses["rotated back"][0]),
-              ("horizontal-edge channel\n(original)", responses["original"][1]),
-              ("horizontal-edge channel\n(rotated, back)", responses["rotated back"][1])]
-    for ax, (title, panel) in zip(axes, panels):
-        ax.imshow(panel.numpy(), cmap="gray")
-        ax.set_title(title, fontsize=8)
-        ax.axis("off")
+    if axes is None:
+        axes = plt.subplots(1, 6, figsize=(14, 2.9), layout="constrained")[1]
+    images = [("image", responses["image"]), ("rotated image", responses["rotated image"])]
+    channels = [("vertical-edge channel\n(original)", responses["original"][0]),
+                ("vertical-edge channel\n(rotated, back)", responses["rotated back"][0]),
+                ("horizontal-edge channel\n(original)", responses["original"][1]),
+                ("horizontal-edge channel\n(rotated, back)", responses["rotated back"][1])]
+    for ax, (title, panel) in zip(axes[:2], images):
+        image_panel(ax, panel.numpy(), title, vmin=0, vmax=1)
+    low, high = shared_image_scale([panel for _, panel in channels])
+    for ax, (title, panel) in zip(axes[2:], channels):
+        shown = image_panel(ax, panel.numpy(), title, vmin=low, vmax=high, cmap="magma")
+    colorbar(axes[0].figure, shown, list(axes[2:]), "edge response (one scale)")
+    axes[0].figure.suptitle("After a 90° turn the other edge channel answers", fontsize="medium")
     return axes
 
 
@@ -303,13 +345,14 @@ def plot_channel_alignment(alignment: dict[str, list[ChannelAlignment]], layer_n
     for n, network in enumerate(networks):
         offsets = [k - 0.4 + (2 * n + 0.5) * width for k in range(len(indices))]
         rows = alignment[network]
-        solid = ax.bar(offsets, [r.spatial for r in rows], width, color=f"C{n}", label=f"{network}: rotated back")
-        hatched = ax.bar([o + width for o in offsets], [r.with_channels for r in rows], width, color=f"C{n}",
+        color = color_of(network)
+        solid = ax.bar(offsets, [r.spatial for r in rows], width, color=color, label=f"{network}: rotated back")
+        hatched = ax.bar([o + width for o in offsets], [r.with_channels for r in rows], width, color=color,
                          alpha=0.4, hatch="//", label=f"{network}: rotated back, channels matched")
         for bars in (solid, hatched):
-            ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
+            ax.bar_label(bars, fmt="%.2f", fontsize="x-small", padding=1)
     ax.set_xticks(range(len(indices)), [(layer_names or {}).get(i, f"layer {i}") for i in indices])
-    ax.set(ylabel="relative distance to the original",
+    ax.set(xlabel="where the features are compared", ylabel="relative distance to the original",
            title=f"Rotated by {alignment[networks[0]][0].angle:g}° and back (0 = aligned)")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return ax

@@ -2,33 +2,53 @@
 ``stnlib.study.accuracy_vs_training_size``)."""
 from __future__ import annotations
 
+from ..plotting import EXTRA_COLORS, color_of, palette
 
-def plot_history(histories: dict[str, list[dict]], axes=None):
-    """Loss and accuracy per epoch; solid: test, dashed: train. ``histories``: name -> history.json entries."""
+
+def history_frame(histories: dict[str, list[list[dict]]]):
+    """``histories`` (name -> one ``history.json`` list per seed) as a long DataFrame: one row per
+    name, seed, epoch and split (``train``/``test``), with ``loss`` and ``accuracy``."""
+    import pandas as pd
+
+    return pd.DataFrame([{"name": name, "seed": seed, "epoch": entry["epoch"], "split": split,
+                          "loss": entry[f"{split}_loss"], "accuracy": entry[f"{split}_accuracy"]}
+                         for name, seeds in histories.items() for seed, history in enumerate(seeds)
+                         for entry in history for split in ("train", "test")])
+
+
+def plot_history(histories: dict[str, list[list[dict]] | list[dict]], axes=None):
+    """Loss and accuracy per epoch for every name, on the test split (solid) and the training
+    split (dashed). ``histories``: name -> a ``history.json`` list, or one list per seed; with
+    several seeds seaborn draws their mean and a 95 % interval."""
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
-    axes = axes if axes is not None else plt.subplots(1, 2, figsize=(10, 3.5))[1]
-    for index, (name, history) in enumerate(histories.items()):
-        color = f"C{index % 10}"
-        epochs = [e["epoch"] for e in history]
-        for ax, key in ((axes[0], "loss"), (axes[1], "accuracy")):
-            ax.plot(epochs, [e[f"test_{key}"] for e in history], color=color, label=name)
-            ax.plot(epochs, [e[f"train_{key}"] for e in history], color=color, ls="--", alpha=0.6)
-    axes[0].set(xlabel="epoch", ylabel="cross-entropy", title="Loss (dashed: train)")
-    axes[1].set(xlabel="epoch", ylabel="accuracy", title="Accuracy (dashed: train)")
-    axes[1].legend(fontsize=7)
+    histories = {name: value if value and isinstance(value[0], list) else [value]
+                 for name, value in histories.items()}
+    axes = axes if axes is not None else plt.subplots(1, 2, figsize=(10, 3.6))[1]
+    frame = history_frame(histories)
+    seeds = max(len(v) for v in histories.values())
+    for ax, key, label in ((axes[0], "loss", "cross-entropy"), (axes[1], "accuracy", "accuracy")):
+        sns.lineplot(frame, x="epoch", y=key, hue="name", style="split", style_order=["test", "train"],
+                     palette=palette(histories), errorbar=("ci", 95) if seeds > 1 else None, ax=ax)
+        ax.set(xlabel="epoch", ylabel=label)
+    axes[0].set_title("Loss" + (f" (mean of {seeds} seeds, 95 % interval)" if seeds > 1 else ""))
+    axes[1].set_title("Accuracy" + (f" (mean of {seeds} seeds, 95 % interval)" if seeds > 1 else ""))
+    axes[0].get_legend().remove()
+    axes[1].legend(loc="lower right")
     return axes
 
 
 def plot_accuracy_vs_training_size(curves: dict[str, list[dict]], ax=None):
+    """Test accuracy against the number of training images (log scale), one line per name."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(5, 3.5))[1]
     for name, rows in curves.items():
-        ax.plot([r["examples"] for r in rows], [r["test_accuracy"] for r in rows], marker="o", label=name)
+        ax.plot([r["examples"] for r in rows], [r["test_accuracy"] for r in rows], marker="o", label=name,
+                color=color_of(name))
     ax.set(xscale="log", xlabel="training examples", ylabel="test accuracy", title="Accuracy vs training set size")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    ax.legend()
     return ax
 
 
@@ -43,12 +63,13 @@ def plot_st_learning(curves: dict[str, list[list[dict]]], images_per_epoch: int,
         for seed, history in enumerate(histories):
             seen = [e["epoch"] * images_per_epoch for e in history]
             for ax, key in ((axes[0], "angle_slope"), (axes[1], "angle_r")):
-                ax.plot(seen, [e[key] for e in history], color=f"C{index % 10}", lw=1.2, alpha=0.85,
+                ax.plot(seen, [e[key] for e in history], color=EXTRA_COLORS[index % len(EXTRA_COLORS)] if index
+                        else color_of("STN-C0"), lw=1.2, alpha=0.85,
                         label=name if seed == 0 else None)
-    for ax, title, target in ((axes[0], "slope of undone vs true angle", 0.8), (axes[1], "r (undone, true angle)", 0.9)):
-        ax.axhline(target, color="0.3", ls=":", lw=1)
+    for ax, title, target in ((axes[0], "Slope of undone vs true angle", 0.8), (axes[1], "r (undone, true angle)", 0.9)):
+        ax.axhline(target, color="0.3", ls=":", lw=1, label=f"target {target:g}")
         ax.set(xlabel="training images seen", title=title, ylim=(-0.05, 1.05))
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("1 = undoes the whole rotation")
-    axes[0].legend(fontsize=7, loc="lower right")
+    axes[0].set_ylabel("slope (1 = undoes the whole rotation)")
+    axes[1].set_ylabel("r")
+    axes[0].legend(loc="lower right")
     return axes

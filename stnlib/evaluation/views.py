@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import torch
 
+from .. import geometry
 from ..models.modes import eval_mode
+from ..plotting import IMAGE_CMAP, colorbar, image_panel, shared_image_scale
 
 
 def _display(tensor: torch.Tensor) -> torch.Tensor:
@@ -25,19 +27,32 @@ def st_views(model, images: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
 
 
 def plot_st_views(views: list[tuple[str, torch.Tensor]], count: int = 6, axes=None, title: str = ""):
-    """Rows: images; columns: the input and the tensor after each ST (feature maps: mean |activation|)."""
+    """Rows: images; columns: the input and the tensor after each ST. Image columns share the
+    intensity scale [0, 1]; feature-map columns (mean |activation| over channels) share one scale
+    of their own; each scale has a colour bar."""
     import matplotlib.pyplot as plt
 
     count = min(count, len(views[0][1]))
     if axes is None:
-        fig, axes = plt.subplots(count, len(views), figsize=(1.6 * len(views), 1.6 * count), squeeze=False)
-        fig.suptitle(title, fontsize=9)
-    for column, (name, tensor) in enumerate(views):
-        shown = _display(tensor)
+        fig, axes = plt.subplots(count, len(views), figsize=(1.5 * len(views) + 1.6, 1.5 * count + 0.6),
+                                 squeeze=False, layout="constrained")
+        fig.suptitle(title or "Before and after the ST", fontsize="medium")
+    channels = views[0][1].shape[1]
+    is_image = [tensor.shape[1] == channels for _, tensor in views]
+    shown = [_display(tensor[:count]) for _, tensor in views]
+    maps = [panel for panel, image in zip(shown, is_image) if not image]
+    low, high = shared_image_scale(maps) if maps else (0.0, 1.0)
+    drawn = {}
+    for column, ((name, _), panels, image) in enumerate(zip(views, shown, is_image)):
+        scale = (0.0, 1.0) if image else (low, high)
         for row in range(count):
-            axes[row, column].imshow(shown[row].numpy(), cmap="gray")
-            axes[row, column].axis("off")
-        axes[0, column].set_title(name, fontsize=7)
+            drawn[image] = image_panel(axes[row, column], panels[row].numpy(), name if row == 0 else "", *scale,
+                                       cmap=IMAGE_CMAP if image else "viridis")
+    figure, every = axes[0, 0].figure, list(axes.flat)
+    if True in drawn:
+        colorbar(figure, drawn[True], every, "intensity (images)")
+    if False in drawn:
+        colorbar(figure, drawn[False], every, "mean |activation| (feature maps, one scale)")
     return axes
 
 
@@ -74,10 +89,30 @@ def compare_transformations(models: dict, images: torch.Tensor) -> dict[str, tor
     return {name: st_views(model, images)[-1][1] for name, model in models.items()}
 
 
+@torch.no_grad()
+def upright_targets(models: dict, images: torch.Tensor, true_angles: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What a perfect last ST of each model would output for ``images`` rotated by ``true_angles``
+    ``(B,)``: the upright digit for an ST on the input, the upright digit's feature maps at the
+    ST's layer for an ST on feature maps (``(B, C, H, W)`` each, keyed by model name)."""
+    upright = geometry.rotate(images, -true_angles)
+    targets = {}
+    for name, model in models.items():
+        index = model.slots[-1].index if model.mode == "feature" else 0
+        with eval_mode(model):
+            targets[name] = model.features(upright, upto=index) if index else upright
+    return targets
+
+
 def plot_compare_transformations(images: torch.Tensor, outputs: dict[str, torch.Tensor], count: int = 6,
-                                 axes=None):
-    """Rows: images; columns: the input, then each model's ST output."""
-    return plot_st_views([("input", images)] + list(outputs.items()), count=count, axes=axes)
+                                 axes=None, targets: dict[str, torch.Tensor] | None = None, title: str = ""):
+    """Rows: images; columns: the input, then each model's ST output, each followed by its target
+    (``upright_targets``) when given."""
+    views = [("input", images)]
+    for name, output in outputs.items():
+        views.append((name, output))
+        if targets is not None and name in targets:
+            views.append((f"{name} target:\nupright digit", targets[name]))
+    return plot_st_views(views, count=count, axes=axes, title=title or "What each ST outputs")
 
 
 def plot_digits(images: torch.Tensor, titles=None, columns: int = 6, axes=None):
@@ -91,7 +126,5 @@ def plot_digits(images: torch.Tensor, titles=None, columns: int = 6, axes=None):
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
-            ax.imshow(shown[i].numpy(), cmap="gray")
-            if titles is not None:
-                ax.set_title(titles[i], fontsize=8)
+            image_panel(ax, shown[i].numpy(), titles[i] if titles is not None else "", vmin=0, vmax=1)
     return axes

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import statistics
+import warnings
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ from ..config import RunConfig
 from ..data import Batch, ImageData, RandomRotation, load_dataset
 from ..evaluation import (PairedComparison, Predictions, collect_predictions, orthogonal_fit, paired_comparison,
                           predicted_angles)
+from ..plotting import figure_problems, use_house_style
 from ..train import fit
 from .profiles import get_profile
 from .variants import Variant
@@ -29,18 +31,37 @@ FIGURE_DPI = 150
 COMPARED_OPTIONS_IGNORED = {"name", "device", "data_root"}
 
 
+# Overrides that change what a run is, and so key its folders (seeds, device and places do not).
+RUN_CHANGING_OVERRIDES = ("dataset", "epochs", "localization", "loc_lr_multiplier", "rotation_range")
+
+
 class Study:
+    """The runs, numbers and figures of the notebooks under one profile.
+
+    Overrides of the profile: ``dataset``, ``epochs``, ``seeds``, ``device``; and the scientific
+    knobs ``localization`` (the localization network of every ST variant, e.g. ``"CNN"``),
+    ``loc_lr_multiplier`` and ``rotation_range`` (degrees, training and test rotations). ``None``
+    keeps the profile's. ``progress`` shows a progress bar for every training run (tqdm.auto: a
+    widget in JupyterLab).
+    """
+
     def __init__(self, profile: str = "quick", dataset: str | None = None, epochs: int | None = None,
                  seeds: int | None = None, device: str | None = None, output: str = "results",
-                 figures: str = "figures", log=print):
-        overrides = {k: v for k, v in dict(dataset=dataset, epochs=epochs, seeds=seeds, device=device).items()
-                     if v is not None}
+                 figures: str | None = None, log=print, localization: str | None = None,
+                 loc_lr_multiplier: float | None = None, rotation_range: float | None = None,
+                 progress: bool = False):
+        overrides = {k: v for k, v in dict(dataset=dataset, epochs=epochs, seeds=seeds, device=device,
+                                           loc_lr_multiplier=loc_lr_multiplier).items() if v is not None}
         if epochs is not None:  # epochs replace a profile's iteration count and its lr drops
             overrides.update(iterations=None, lr_drop_iterations=())
         self.profile = dataclasses.replace(get_profile(profile), **overrides)
-        # Overrides that change what a run is (not how many seeds, nor where it trains) key its folders.
-        self.profile_key = "-".join([profile, *(f"{k}={overrides[k]}" for k in ("dataset", "epochs") if k in overrides)])
-        self.output, self.figures, self.log = Path(output), Path(figures), log
+        self.localization, self.rotation_range = localization, rotation_range if rotation_range is not None else 90.0
+        changed = {**overrides, "localization": localization, "rotation_range": rotation_range}
+        self.profile_key = "-".join([profile, *(f"{k}={changed[k]}" for k in RUN_CHANGING_OVERRIDES
+                                                if changed.get(k) is not None)])
+        self.output, self.log, self.progress = Path(output), log, progress
+        self.figures = Path(figures) if figures else self.output / "figures"  # the committed figures/ only when asked
+        use_house_style()
         self._data: ImageData | None = None
         self._loaded: dict[str, runs.Run] = {}  # finished runs, by folder: notebooks ask for each several times
 
@@ -53,10 +74,11 @@ class Study:
         return self._data
 
     def rotated_examples(self, count: int = 12, seed: int = 0) -> Batch:
-        """The first ``count`` test digits, rotated at random in +-90 degrees (true angles kept)."""
+        """The first ``count`` test digits, rotated at random in the study's range (+-90 degrees unless
+        overridden; true angles kept)."""
         index = torch.arange(min(count, len(self.data.test_images)))
         batch = Batch(self.data.test_images[index], self.data.test_labels[index], index)
-        return RandomRotation(90.0)(batch, torch.Generator().manual_seed(seed))
+        return RandomRotation(self.rotation_range)(batch, torch.Generator().manual_seed(seed))
 
     def analysis_images(self) -> tuple[torch.Tensor, torch.Tensor]:
         n = self.profile.analysis_images
@@ -73,8 +95,10 @@ class Study:
             batches = math.ceil(len(self.data.train_images) / p.batch_size) * p.epochs
             length, drops = {"epochs": p.epochs}, [int(f * batches) for f in p.lr_drops]
         folder = variant.folder_name + "".join(f"_{k}={v}" for k, v in sorted(options.items()))
+        localization = self.localization if self.localization and variant.localization != "false" \
+            else variant.localization
         config = RunConfig(
-            dataset=p.dataset, model=variant.model, localization=variant.localization,
+            dataset=p.dataset, model=variant.model, localization=localization, rotation_range=self.rotation_range,
             stn_placement=list(variant.placements), loop=variant.loop, deep=variant.deep, rotate=True,
             optimizer=p.optimizer, lr=p.lr, momentum=p.momentum, batch_size=p.batch_size, **length,
             switch_after_iterations=drops, seed=seed, device=p.device, precision=p.precision,
@@ -91,7 +115,7 @@ class Study:
             folder = Path(config.name)
             if not self._finished_with(folder, config):
                 self.log(f"training {variant.label}, seed {seed} ({self.profile.name} profile)")
-                fit(config, overwrite=folder.exists(), data=self.data, log=lambda _: None, progress=False)
+                fit(config, overwrite=folder.exists(), data=self.data, log=lambda _: None, progress=self.progress)
             self._loaded[config.name] = runs.load_run(folder)
         return self._loaded[config.name]
 
@@ -155,13 +179,17 @@ class Study:
         return fits
 
     def predictions(self, run: runs.Run, passes: int = 1, seed: int = 0) -> Predictions:
-        """Predictions and thetas on the analysis images, rotated in +-90 degrees."""
+        """Predictions and thetas on the analysis images, rotated in the study's range."""
         images, labels = self.analysis_images()
-        return collect_predictions(run.model, images, labels, RandomRotation(90.0), passes=passes, seed=seed)
+        return collect_predictions(run.model, images, labels, RandomRotation(self.rotation_range), passes=passes,
+                                   seed=seed)
 
     # ----- outputs -----
     def save_figure(self, figure, name: str) -> list[Path]:
-        """Save ``figure`` as ``<figures>/<name>.png`` and ``.pdf``."""
+        """Save ``figure`` as ``<figures>/<name>.png`` and ``.pdf``; warn (``figure check: ...``) about
+        what ``plotting.figure_problems`` finds (an unlabelled axis, no title, an invisible line)."""
+        for problem in figure_problems(figure):
+            warnings.warn(f"figure check: {name}: {problem}", stacklevel=2)
         runs.ensure_folder(self.figures, "figures folder")
         if figure.get_layout_engine() is None:  # figures with a colour bar lay themselves out
             figure.tight_layout()

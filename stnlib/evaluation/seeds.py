@@ -1,0 +1,59 @@
+"""Statistics over seeds, drawn with seaborn: every seed's accuracy beside the mean, and the paired
+differences between architectures with their bootstrap interval."""
+from __future__ import annotations
+
+from ..plotting import color_of, palette
+from .paired import PairedComparison
+
+
+def plot_accuracy_over_seeds(accuracies: dict[str, list[float]], ax=None):
+    """One column per architecture: each seed's test accuracy as a dot (strip plot) and the mean
+    with its 95 % interval over seeds (point plot). ``accuracies``: architecture -> one accuracy
+    per seed."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    ax = ax or plt.subplots(figsize=(1.6 * len(accuracies) + 1.6, 3.4))[1]
+    frame = pd.DataFrame([{"architecture": name, "seed": seed, "accuracy": value}
+                          for name, values in accuracies.items() for seed, value in enumerate(values)])
+    colors = palette(accuracies)
+    sns.stripplot(frame, x="architecture", y="accuracy", hue="architecture", palette=colors, size=7, alpha=0.8,
+                  jitter=0.08, legend=False, ax=ax)
+    sns.pointplot(frame, x="architecture", y="accuracy", color="0.15", errorbar=("ci", 95), linestyles="none",
+                  markers="_", markersize=22, capsize=0.15, err_kws={"linewidth": 1.2}, ax=ax)
+    seeds = max(len(v) for v in accuracies.values())
+    ax.set(xlabel="architecture", ylabel="test accuracy (10 rotated passes)",
+           title=f"Test accuracy: each seed (dots), mean and 95 % interval ({seeds} seeds)")
+    return ax
+
+
+def plot_paired_differences(comparisons: list[PairedComparison], ax=None):
+    """One row per comparison ``a − b``: each seed's accuracy difference on the very same rotated
+    test images (dots), and the mean with its hierarchical-bootstrap 95 % interval (bar). A row
+    whose interval excludes 0 is resolved."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    ax = ax or plt.subplots(figsize=(6.5, 0.7 * len(comparisons) + 1.4))[1]
+    names = [f"{c.a} − {c.b}" for c in comparisons]
+    frame = pd.DataFrame([{"comparison": name, "seed": seed, "difference": value}
+                          for name, c in zip(names, comparisons) for seed, value in enumerate(c.per_seed)])
+    sns.stripplot(frame, x="difference", y="comparison", hue="comparison",
+                  palette={name: color_of(c.b) for name, c in zip(names, comparisons)}, size=7, alpha=0.8,
+                  jitter=0.1, legend=False, ax=ax)
+    for row, c in enumerate(comparisons):
+        ax.errorbar(c.difference, row, xerr=[[c.difference - c.low], [c.high - c.difference]], fmt="D",
+                    color="0.15", ms=5, capsize=4, lw=1.3, zorder=3,
+                    label="mean, 95 % bootstrap interval" if row == 0 else None)
+        ax.annotate(f"p = {c.p_value:.2g}", (c.high, row), xytext=(6, 0), textcoords="offset points",
+                    va="center", fontsize="small")
+    ax.axvline(0, color="0.4", lw=1, ls="--", label="no difference")
+    values = [0.0] + [v for c in comparisons for v in (c.low, c.high, *c.per_seed)]
+    span = max(values) - min(values) or 0.01
+    ax.set_xlim(min(values) - 0.08 * span, max(values) + 0.3 * span)  # room for the p-values
+    ax.set(xlabel="accuracy difference (same rotated test images)", ylabel="comparison (a − b)",
+           title="Paired differences: each seed (dots), and over seeds and images")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return ax
