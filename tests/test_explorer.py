@@ -61,7 +61,10 @@ def test_figure_is_reused_between_moves(state):
 def test_sweep(state):
     views = sweep(state, range(-180, 181, 90))
     assert [v.angle for v in views] == [-180, -90, 0, 90, 180]
-    assert len(plot_sweep(views).axes) == 2 * len(views) + 1
+    figure = plot_sweep(views)
+    assert len(figure.axes) == 2 * len(views) + 2  # two rows of images, their colour bar, the angle plot
+    assert [ax.get_label() for ax in figure.axes].count("<colorbar>") == 1
+    assert {tuple(image.get_clim()) for ax in figure.axes for image in ax.images} == {(0.0, 1.0)}
 
 
 def test_find_runs_lists_finished_28x28_runs_only(tmp_path, tiny):
@@ -111,6 +114,9 @@ def test_choosing_the_builtin_model_in_the_picker_trains_it_with_a_moving_progre
     explorer = Explorer(builtin_folder=str(tmp_path / "builtin"))
     assert explorer.state is None and explorer.model_picker.value is None
     explorer.model_picker.value = widget.TRAIN_BUILTIN
+    assert explorer.training.is_alive() or seen  # training runs beside the kernel, not inside the callback
+    explorer.angle.value = 30  # other widgets keep working meanwhile
+    explorer.wait_for_training(timeout=300)
     assert seen == [(1, 2), (2, 2)]
     assert (explorer.progress.value, explorer.progress.max) == (2, 2)
     assert explorer.model_picker.value == str(tmp_path / "builtin") and explorer.state is not None
@@ -125,3 +131,21 @@ def test_the_explorer_opens_a_run_folder_outside_the_searched_places(tmp_path, t
     monkeypatch.chdir(tmp_path)
     explorer = Explorer(roots=[tmp_path / "none"], model_folder=str(tmp_path / "elsewhere" / "run"))
     assert explorer.model_picker.value == str(tmp_path / "elsewhere" / "run") and explorer.state is not None
+
+
+@pytest.mark.slow
+def test_the_builtin_model_undoes_rotations_in_the_sweep(tmp_path, mnist5k):
+    """The explorer's own model (the study's STN-C0 under the quick recipe) visibly responds: over
+    the training range the rotation it undoes follows the input's."""
+    from stnlib import load_run
+    from stnlib.evaluation import orthogonal_fit
+
+    folder = train_builtin(tmp_path / "builtin")
+    state = ExplorerState(load_run(folder).model, mnist5k.test_images[:50], mnist5k.test_labels[:50])
+    angles = list(range(-75, 76, 15))
+    fits = []
+    for digit in range(5):
+        views = sweep(state, angles, digit=digit)
+        fits.append(orthogonal_fit(torch.tensor(angles, dtype=torch.float32),
+                                   torch.tensor([v.predicted_angle for v in views])))
+    assert sorted(f.slope for f in fits)[2] > 0.6 and sorted(f.correlation for f in fits)[2] > 0.8

@@ -28,7 +28,10 @@ def test_notebook_structure(path):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("study")
-    timings = reproduce("smoke", out / "results", out / "figures", NOTEBOOKS, log=lambda _: None)
+    committed = {p: p.stat().st_mtime_ns for p in (NOTEBOOKS.parent / "figures").glob("*")}
+    timings = reproduce("smoke", out / "results", None, NOTEBOOKS, log=lambda _: None)  # figures: the default
+    assert {p: p.stat().st_mtime_ns for p in (NOTEBOOKS.parent / "figures").glob("*")} == committed
+    (out / "figures").symlink_to(out / "results" / "figures")  # where a run without --figures puts them
     return out, timings
 
 
@@ -39,6 +42,14 @@ def test_every_notebook_runs_in_the_smoke_profile(smoke_run):
     assert all((out / "results" / "notebooks" / f"{name}.ipynb").is_file() for name, _, _ in timings)
     summary = (out / "results" / "summary.md").read_text()
     assert "## Claims" in summary and "| 05_claims |" in summary
+
+
+@pytest.mark.slow
+def test_every_saved_figure_passes_the_figure_check(smoke_run):
+    out, timings = smoke_run
+    for name, _, _ in timings:
+        executed = (out / "results" / "notebooks" / f"{name}.ipynb").read_text()
+        assert "figure check:" not in executed, name  # Study.save_figure warns about each problem
 
 
 @pytest.mark.slow

@@ -28,11 +28,14 @@ class ExplorerFigure:
         panels = 1 + len(view.st_outputs)
         grid = fig.add_gridspec(2, max(panels, 3) + 2)
         self.artists = {"images": []}
+        image_axes = []
         for i, (title, image) in enumerate([("input", view.input)] + view.st_outputs):
             ax = fig.add_subplot(grid[0, i])
             self.artists["images"].append(ax.imshow(np.zeros(tuple(image.shape)), cmap="gray", vmin=0, vmax=1))
             ax.set_title(title, fontsize=8)
             ax.axis("off")
+            image_axes.append(ax)
+        fig.colorbar(self.artists["images"][0], ax=image_axes, shrink=0.7, pad=0.01).set_label("intensity", fontsize=7)
         dial = fig.add_subplot(grid[0, -2], projection="polar")
         dial.set_theta_zero_location("N")
         dial.set_yticks([])
@@ -49,11 +52,16 @@ class ExplorerFigure:
         scatter_ax.plot([-180, 180], [-180, 180], "--", color="gray", lw=0.8)
         scatter_ax.set(xlim=(-180, 180), ylim=(-180, 180), xlabel="true angle", ylabel="undone by ST")
         self.artists["features"] = []
+        feature_axes = []
         for i, title in enumerate(view.features):
             ax = fig.add_subplot(grid[1, 2 + i])
             self.artists["features"].append(ax.imshow(np.zeros(tuple(view.features[title].shape)), cmap="viridis"))
             ax.set_title(title, fontsize=7)
             ax.axis("off")
+            feature_axes.append(ax)
+        if feature_axes:  # the channel before and after the ST and for the upright digit: one scale
+            fig.colorbar(self.artists["features"][0], ax=feature_axes, shrink=0.8, pad=0.01).set_label(
+                "activation (one scale)", fontsize=7)
         self.artists["caption"] = fig.text(0.01, 0.01, "", fontsize=9)
         self._layout = self._layout_key(view)
 
@@ -64,10 +72,11 @@ class ExplorerFigure:
     def draw(self, view: View, trail: list[tuple[float, float]]) -> None:
         if self._layout != self._layout_key(view):
             self._build(view)
-        for artist, (_, image) in zip(self.artists["images"], [("input", view.input)] + view.st_outputs):
-            data = image.numpy()
-            artist.set_data(data)
-            artist.set_clim(min(0.0, float(data.min())), max(1e-6, float(data.max())))
+        panels = [view.input] + [image for _, image in view.st_outputs]
+        low, high = min(0.0, *(float(p.min()) for p in panels)), max(1.0, *(float(p.max()) for p in panels))
+        for artist, image in zip(self.artists["images"], panels):  # one intensity scale for every panel
+            artist.set_data(image.numpy())
+            artist.set_clim(low, high)
         true = np.deg2rad(view.angle)
         self.artists["true_hand"].set_xdata([true, true])
         predicted = np.deg2rad(view.predicted_angle) if view.predicted_angle is not None else true
@@ -80,9 +89,12 @@ class ExplorerFigure:
             xs, ys = zip(*trail)
             self.artists["trail"].set_data(xs, ys)
             self.artists["now"].set_data([xs[-1]], [ys[-1]])
-        for artist, image in zip(self.artists["features"], view.features.values()):
-            artist.set_data(image.numpy())
-            artist.set_clim(float(image.min()), max(float(image.max()), float(image.min()) + 1e-6))
+        maps = list(view.features.values())
+        if maps:
+            low, high = min(float(m.min()) for m in maps), max(float(m.max()) for m in maps)
+            for artist, image in zip(self.artists["features"], maps):
+                artist.set_data(image.numpy())
+                artist.set_clim(low, max(high, low + 1e-6))
         guess = int(view.probabilities.argmax())
         undone = "no ST" if view.predicted_angle is None else f"ST undoes {view.predicted_angle:+.1f}°"
         self.artists["caption"].set_text(f"digit #{view.digit} (label {view.label}) rotated {view.angle:+.0f}°, "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ class Explorer:
         self.images, self.labels = data.test_images, data.test_labels
         self.figure = ExplorerFigure(data.num_classes)
         self.state: ExplorerState | None = None
+        self.training: threading.Thread | None = None  # the built-in model's training, when running
         self.redraw_seconds: list[float] = []
         self._build_controls()
         folders = find_runs(self.roots)
@@ -93,17 +95,34 @@ class Explorer:
         self.refresh()
 
     def train_builtin(self) -> None:
-        """Train the built-in model with a progress bar, save it as a run, and select it."""
+        """Train the built-in model in a background thread, so the kernel and the other widgets stay
+        responsive while the progress bar moves; then save it as a run and select it."""
+        if self.training is not None and self.training.is_alive():
+            return
         self.progress.layout.visibility = "visible"
+        self.progress.value = 0
         self.prediction.value = "<b>training the built-in model…</b>"
+        self.training = threading.Thread(target=self._train_builtin_now, name="stnlib-builtin-training", daemon=True)
+        self.training.start()
 
+    def _train_builtin_now(self) -> None:
         def on_epoch(done: int, total: int) -> None:
             self.progress.max, self.progress.value = total, done
-        folder = train_builtin(self.builtin_folder, on_epoch)
-        self.progress.layout.visibility = "hidden"
+        try:
+            folder = train_builtin(self.builtin_folder, on_epoch)
+        except Exception as error:  # shown in the widget: a thread's exception would go unseen
+            self.prediction.value = f"<b>training failed:</b> {type(error).__name__}: {error}"
+            return
+        finally:
+            self.progress.layout.visibility = "hidden"
         self.model_picker.options = [(self._run_label(folder), str(folder))] + [
             o for o in self.model_picker.options if o[1] != str(folder)]
         self.model_picker.value = str(folder)
+
+    def wait_for_training(self, timeout: float | None = None) -> None:
+        """Block until a built-in training started from the picker has finished (scripts, tests)."""
+        if self.training is not None:
+            self.training.join(timeout)
 
     # ----- updates -----
     def refresh(self, change=None) -> None:
