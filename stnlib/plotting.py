@@ -25,7 +25,7 @@ ARCHITECTURE_COLORS = {
     "STN-SL1": "#ca9161",
     "STN-DL1": "#fbafe4",
 }
-EXTRA_COLORS = ["#ece133", "#8c564b", "#17becf", "#7f7f7f", "#bcbd22"]
+EXTRA_COLORS = ["#8c564b", "#17becf", "#9467bd", "#bcbd22", "#e377c2"]  # for other names: distinct from the above
 
 
 def use_house_style() -> None:
@@ -50,6 +50,14 @@ def color_of(label: str) -> str:
 def palette(labels) -> dict[str, str]:
     """``{label: colour}`` for seaborn's ``palette=`` argument."""
     return {label: color_of(label) for label in labels}
+
+
+def series_colors(names) -> dict[str, str]:
+    """Colours for series that are not architectures (networks, recipes): architectures keep their
+    own colour, the other names take ``EXTRA_COLORS`` in order, so no two of them share one."""
+    names = list(names)
+    others = iter(EXTRA_COLORS * (1 + len(names) // len(EXTRA_COLORS)))
+    return {name: color_of(name) if name.split(" (")[0] in ARCHITECTURE_COLORS else next(others) for name in names}
 
 
 def shade_outside_training_range(ax, limit: float = 180.0, training_range: float = TRAINING_RANGE,

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from .. import geometry
 from ..losses import classification_loss
 from ..models.modes import mode
-from ..plotting import SIGNED_CMAP, color_of, colorbar, image_panel, shared_image_scale
+from ..plotting import SIGNED_CMAP, colorbar, image_panel, series_colors, shared_image_scale
 
 
 def features_at(model, images: torch.Tensor, index: int) -> torch.Tensor:
@@ -340,17 +340,19 @@ def plot_channel_alignment(alignment: dict[str, list[ChannelAlignment]], layer_n
 
     ax = ax or plt.subplots(figsize=(8, 3.8))[1]
     networks = list(alignment)
+    colors = series_colors(networks)
     width = 0.8 / (2 * len(networks))
     indices = [row.index for row in next(iter(alignment.values()))]
     for n, network in enumerate(networks):
         offsets = [k - 0.4 + (2 * n + 0.5) * width for k in range(len(indices))]
         rows = alignment[network]
-        color = color_of(network)
+        color = colors[network]
         solid = ax.bar(offsets, [r.spatial for r in rows], width, color=color, label=f"{network}: rotated back")
         hatched = ax.bar([o + width for o in offsets], [r.with_channels for r in rows], width, color=color,
                          alpha=0.4, hatch="//", label=f"{network}: rotated back, channels matched")
-        for bars in (solid, hatched):
-            ax.bar_label(bars, fmt="%.2f", fontsize="x-small", padding=1)
+        for bars in (solid, hatched):  # a zero reads "0", not a missing bar
+            ax.bar_label(bars, labels=[f"{b.get_height():.2f}" if b.get_height() >= 5e-3 else "0" for b in bars],
+                         fontsize="x-small", padding=1)
     ax.set_xticks(range(len(indices)), [(layer_names or {}).get(i, f"layer {i}") for i in indices])
     ax.set(xlabel="where the features are compared", ylabel="relative distance to the original",
            title=f"Rotated by {alignment[networks[0]][0].angle:g}° and back (0 = aligned)")

@@ -2,7 +2,7 @@
 ``stnlib.study.accuracy_vs_training_size``)."""
 from __future__ import annotations
 
-from ..plotting import EXTRA_COLORS, color_of, palette
+from ..plotting import color_of, palette, series_colors
 
 
 def history_frame(histories: dict[str, list[list[dict]]]):
@@ -59,12 +59,13 @@ def plot_st_learning(curves: dict[str, list[list[dict]]], images_per_epoch: int,
     import matplotlib.pyplot as plt
 
     axes = axes if axes is not None else plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)[1]
+    colors = series_colors(curves)
     for index, (name, histories) in enumerate(curves.items()):
         for seed, history in enumerate(histories):
             seen = [e["epoch"] * images_per_epoch for e in history]
             for ax, key in ((axes[0], "angle_slope"), (axes[1], "angle_r")):
-                ax.plot(seen, [e[key] for e in history], color=EXTRA_COLORS[index % len(EXTRA_COLORS)] if index
-                        else color_of("STN-C0"), lw=1.2, alpha=0.85,
+                ax.plot(seen, [e[key] for e in history], color=color_of("STN-C0") if index == 0 else colors[name],
+                        lw=1.2, alpha=0.85,
                         label=name if seed == 0 else None)
     for ax, title, target in ((axes[0], "Slope of undone vs true angle", 0.8), (axes[1], "r (undone, true angle)", 0.9)):
         ax.axhline(target, color="0.3", ls=":", lw=1, label=f"target {target:g}")

@@ -36,7 +36,7 @@ def plot_paired_differences(comparisons: list[PairedComparison], ax=None):
     import pandas as pd
     import seaborn as sns
 
-    ax = ax or plt.subplots(figsize=(6.5, 0.7 * len(comparisons) + 1.4))[1]
+    ax = ax or plt.subplots(figsize=(7.5, 0.8 * len(comparisons) + 1.8))[1]
     names = [f"{c.a} − {c.b}" for c in comparisons]
     frame = pd.DataFrame([{"comparison": name, "seed": seed, "difference": value}
                           for name, c in zip(names, comparisons) for seed, value in enumerate(c.per_seed)])
@@ -55,5 +55,5 @@ def plot_paired_differences(comparisons: list[PairedComparison], ax=None):
     ax.set_xlim(min(values) - 0.08 * span, max(values) + 0.3 * span)  # room for the p-values
     ax.set(xlabel="accuracy difference (same rotated test images)", ylabel="comparison (a − b)",
            title="Paired differences: each seed (dots), and over seeds and images")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
     return ax

@@ -64,8 +64,10 @@ def feature_maps_around_st(model, images: torch.Tensor, st: int = 0) -> tuple[to
     return record.source.float().cpu(), record.output.float().cpu()
 
 
-def plot_feature_maps(before: torch.Tensor, after: torch.Tensor, image: int = 0, channels: int = 6, axes=None):
-    """The most active ``channels`` of one image, before (top row) and after (bottom row) the ST."""
+def plot_feature_maps(before: torch.Tensor, after: torch.Tensor, image: int = 0, channels: int = 6, axes=None,
+                      title: str = "The most active channels before and after the ST"):
+    """The most active ``channels`` of one image, before (top row) and after (bottom row) the ST,
+    on one colour scale with a colour bar."""
     import matplotlib.pyplot as plt
 
     strongest = before[image].abs().flatten(1).mean(1).argsort(descending=True)[:channels]
@@ -80,6 +82,7 @@ def plot_feature_maps(before: torch.Tensor, after: torch.Tensor, image: int = 0,
             axes[row, column].axis("off")
             axes[row, column].set_title(f"ch {channel} {name}", fontsize=7)
     axes[0, 0].figure.colorbar(shown, ax=axes, fraction=0.02, label="activation (one scale for all panels)")
+    axes[0, 0].figure.suptitle(title, fontsize="medium")
     return axes
 
 
