@@ -25,6 +25,7 @@ class ExplorerFigure:
     def _build(self, view: View) -> None:
         fig = self.figure
         fig.clear()
+        fig.subplots_adjust(bottom=0.17, top=0.88, wspace=0.45, hspace=0.5)  # room for the caption and titles
         panels = 1 + len(view.st_outputs)
         grid = fig.add_gridspec(2, max(panels, 3) + 2)
         self.artists = {"images": []}
@@ -35,7 +36,7 @@ class ExplorerFigure:
             ax.set_title(title, fontsize=8)
             ax.axis("off")
             image_axes.append(ax)
-        fig.colorbar(self.artists["images"][0], ax=image_axes, shrink=0.7, pad=0.01).set_label("intensity", fontsize=7)
+        self._colorbar(self.artists["images"][0], image_axes[-1], "intensity (one scale)")
         dial = fig.add_subplot(grid[0, -2], projection="polar")
         dial.set_theta_zero_location("N")
         dial.set_yticks([])
@@ -50,7 +51,8 @@ class ExplorerFigure:
         self.artists["trail"], = scatter_ax.plot([], [], ".", color="tab:red", ms=3, alpha=0.5)
         self.artists["now"], = scatter_ax.plot([], [], "o", color="black", ms=6)
         scatter_ax.plot([-180, 180], [-180, 180], "--", color="gray", lw=0.8)
-        scatter_ax.set(xlim=(-180, 180), ylim=(-180, 180), xlabel="true angle", ylabel="undone by ST")
+        scatter_ax.set(xlim=(-180, 180), ylim=(-180, 180), xlabel="rotation of the input (degrees)",
+                       ylabel="undone by the ST (degrees)")
         self.artists["features"] = []
         feature_axes = []
         for i, title in enumerate(view.features):
@@ -60,10 +62,16 @@ class ExplorerFigure:
             ax.axis("off")
             feature_axes.append(ax)
         if feature_axes:  # the channel before and after the ST and for the upright digit: one scale
-            fig.colorbar(self.artists["features"][0], ax=feature_axes, shrink=0.8, pad=0.01).set_label(
-                "activation (one scale)", fontsize=7)
+            self._colorbar(self.artists["features"][0], feature_axes[-1], "activation (one scale)")
         self.artists["caption"] = fig.text(0.01, 0.01, "", fontsize=9)
         self._layout = self._layout_key(view)
+
+    def _colorbar(self, mappable, beside, label: str) -> None:
+        """A thin colour bar just right of the axes ``beside``, as tall as it."""
+        box = beside.get_position()
+        bar = self.figure.colorbar(mappable, cax=self.figure.add_axes([box.x1 + 0.006, box.y0, 0.007, box.height]))
+        bar.set_label(label, fontsize=7)
+        bar.ax.tick_params(labelsize=7)
 
     @staticmethod
     def _layout_key(view: View) -> tuple:
