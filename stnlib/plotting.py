@@ -24,6 +24,7 @@ ARCHITECTURE_COLORS = {
     "STN-C0x2": "#56b4e9",
     "STN-SL1": "#ca9161",
     "STN-DL1": "#fbafe4",
+    "P4CNN": "#7e1e9c",
 }
 EXTRA_COLORS = ["#8c564b", "#17becf", "#9467bd", "#bcbd22", "#e377c2"]  # for other names: distinct from the above
 

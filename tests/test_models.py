@@ -8,7 +8,7 @@ from stnlib.models import CLASSIFIERS, LOCALIZATIONS, STNetwork
 
 # Localizations made for large canvases (translated MNIST) cannot reduce 28x28 inputs.
 NATIVE_SIDE = {"CNNCNN": 60, "CNNCNNmp": 60}
-MNIST_CLASSIFIERS = ("CNN", "CNNb", "FCN")
+MNIST_CLASSIFIERS = ("CNN", "CNNb", "FCN", "P4CNN")
 # The other classifiers, with their input shape, and the localizations made for them (plus dense ones).
 OTHER_CLASSIFIERS = {"SVHN-CNN": ((3, 64, 64), ("SVHN-l", "SVHN-d", "SVHN-s", "FCN")),
                      "plankton": ((1, 95, 95), ("plankton-l", "plankton2", "plankton4", "small")),
@@ -60,7 +60,7 @@ KINDS = {
 
 INPUT_KINDS = ("C0", "C0 iterated")
 # Localizations whose convolutions and pooling need a larger map than the 64 x 10 x 10 after the
-# second block of CNN and CNNb (26 x 26 for those made for 60-pixel canvases).
+# second block of CNN and CNNb (128 x 10 x 10 for P4CNN; 26 x 26 for those made for 60-pixel canvases).
 NEED_A_LARGER_MAP = {"CNN", "CNNb", "CNNmp", "CNNt", "CNNFCNb", "CNNFCNmp", "CNNCNN", "CNNCNNmp"}
 DENSE = {"FCN", "FCNb", "small"}  # localizations that read a flat vector
 
@@ -73,8 +73,8 @@ def expected_refusal(model: str, localization: str, kind: str) -> str | None:
         return "is a flat tensor of shape (256,), which an ST cannot resample"
     if model == "FCN" and localization not in DENSE:
         return f"localization '{localization}' cannot read a tensor of shape (256,)"
-    if model in ("CNN", "CNNb") and localization in NEED_A_LARGER_MAP:
-        return f"localization '{localization}' cannot read a tensor of shape (64, "
+    if model in ("CNN", "CNNb", "P4CNN") and localization in NEED_A_LARGER_MAP:
+        return f"localization '{localization}' cannot read a tensor of shape ({128 if model == 'P4CNN' else 64}, "
     return None
 
 

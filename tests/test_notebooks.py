@@ -57,9 +57,10 @@ def test_recorded_accuracies_are_shares(smoke_run):
     out, _ = smoke_run
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results" / "results" / "smoke").glob("*.json")}
     assert {"00_quickstart", "01_feature_alignment", "02_placement", "03_localization_depth", "04_iterations",
-            "05_claims"} <= set(results)
+            "05_claims", "08_equivariant"} <= set(results)
+    assert results["08_equivariant"]["quarter_turn_logit_change"] < 1e-4  # invariant up to float rounding
     assert all(0 <= a <= 1 for a in results["00_quickstart"]["test_accuracy"])
-    for key in ("02_placement", "03_localization_depth", "04_iterations"):
+    for key in ("02_placement", "03_localization_depth", "04_iterations", "08_equivariant"):
         for accuracies in results[key]["accuracy"].values():
             assert accuracies and all(0 <= a <= 1 for a in accuracies)
         for comparison in results[key]["comparisons"]:

@@ -1,5 +1,5 @@
 """Models: classifier and localization registries, and the STN that combines them."""
-from . import classifiers, localizations, other_classifiers, other_localizations  # noqa: F401  (register)
+from . import classifiers, equivariant, localizations, other_classifiers, other_localizations  # noqa: F401  (register)
 from .network import Inspection, NetworkSpec, STNetwork, STRecord, STSlot
 from .registry import (CLASSIFIERS, LOCALIZATIONS, build_classifier, build_localization_body,
                        register_classifier, register_localization)

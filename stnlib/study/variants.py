@@ -30,6 +30,10 @@ DL1, DL2 = (Variant(f"STN-DL{k}", "FCN", (index,), deep=True) for k, index in ((
 # What the quick profile's 15-minute budget holds, with 3 seeds each: C0 against C1 and against the
 # classifier without ST (C2 would add a model per seed), SL2 against DL2 (the pair where the paper
 # expects DL to fail), C0 against two iterations of C0. Notebooks take other tuples as well.
+# The field's other answer: a CNN made invariant to quarter turns by construction (p4 group
+# convolutions, stnlib.models.equivariant), with about the CNN's number of parameters and no ST.
+P4CNN = Variant("P4CNN", model="P4CNN")
+
 PLACEMENT_VARIANTS = (C0, C1, NO_ST)
 LOCALIZATION_DEPTH_VARIANTS = (SL2, DL2)
 
@@ -43,3 +47,4 @@ def iterated(variant: Variant, iterations: int) -> Variant:
 
 
 ITERATION_VARIANTS = (C0, iterated(C0, 2))
+EQUIVARIANT_VARIANTS = (P4CNN, NO_ST, C0, SL2)  # notebook 08: the equivariant CNN beside the study's answers
