@@ -10,6 +10,11 @@ Both train the same model (CNN classifier, CNN localization, ST at 0, Adam
 both are scored by the same evaluator (10 passes of freshly rotated test
 digits, fp32). Prints images/s (median over seeds), accuracy (mean and std),
 their ratio, and the share of the machine's measured matmul FLOP/s reached.
+
+End to end, each path also runs what its whole command runs: a test pass after every epoch and
+the final 10 rotated passes (the original's through its PIL DataLoader, stnlib's through
+``Trainer.run``); the header names the CPU and the precision, and the bf16 matmul peak is measured
+only where the CPU has native bf16.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from stnlib import RunConfig
 from stnlib.data import RandomRotation, load_dataset
+from stnlib.device import cpu_has_bf16, cpu_model_name, resolve_precision
 from stnlib.evaluation import test_accuracy
 from stnlib.models import build_model
 from stnlib.train import Trainer
@@ -53,7 +59,36 @@ class PILDigits(Dataset):
         return self.transform(self.images[i]), self.labels[i]
 
 
-def train_original_path(data, epochs: int, seed: int):
+def original_test_pass(model, images, labels) -> float:
+    """One rotated pass over the test digits through the original's PIL DataLoader path."""
+    loader = DataLoader(PILDigits(images, labels), batch_size=256, num_workers=4)
+    model.eval()
+    with torch.no_grad():
+        hits = sum(int((model(x).argmax(1) == y).sum()) for x, y in loader)
+    model.train()
+    return hits / len(labels)
+
+
+def original_whole_command(data, epochs: int, seed: int) -> float:
+    """Seconds for the original's whole command: training, a test pass per epoch, 10 final passes."""
+    start = time.perf_counter()
+    model, _ = train_original_path(data, epochs, seed, after_epoch=lambda m: original_test_pass(
+        m, data.test_images, data.test_labels))
+    for _ in range(10):
+        original_test_pass(model, data.test_images, data.test_labels)
+    return time.perf_counter() - start
+
+
+def stnlib_whole_command(data, epochs: int, seed: int, precision: str) -> float:
+    """Seconds for stnlib's whole run (``Trainer.run``: training, a test pass per epoch, the final
+    10 passes), without writing a run folder."""
+    config = RunConfig(**FLAGSHIP, epochs=epochs, seed=seed, precision=precision)
+    start = time.perf_counter()
+    Trainer(config, data, torch.device("cpu"), seed, log=lambda _: None, progress=False).run()
+    return time.perf_counter() - start
+
+
+def train_original_path(data, epochs: int, seed: int, after_epoch=lambda model: None):
     torch.manual_seed(seed)
     config = RunConfig(**FLAGSHIP, epochs=epochs, seed=seed)
     model = build_model(config, data.spec)
@@ -68,6 +103,7 @@ def train_original_path(data, epochs: int, seed: int):
             loss.backward()
             optimizer.step()
             seen += len(y)
+        after_epoch(model)
     return model, seen / (time.perf_counter() - start)
 
 
@@ -112,10 +148,14 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--precision", default="auto", help="stnlib's precision: auto, fp32 or bf16")
+    parser.add_argument("--no-end-to-end", dest="end_to_end", action="store_false",
+                        help="measure training only, not the whole commands")
     args = parser.parse_args()
 
     data = load_dataset("mnist5k")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, mnist5k: "
+    precision = resolve_precision(args.precision, torch.device("cpu"))
+    print(f"{cpu_model_name()}, native bf16: {'yes' if cpu_has_bf16() else 'no'}; stnlib precision {precision}; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; mnist5k: "
           f"{len(data.train_images)} training images, {args.epochs} epochs, seeds 0..{args.seeds - 1}")
     rows = {"original": [], "stnlib": []}
     precision = args.precision
@@ -134,10 +174,20 @@ def main():
         medians[name] = statistics.median(speeds)
         spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
         print(f"{label:<34}{medians[name]:>18,.0f}{statistics.mean(accuracies):>15.4f}{spread:>8.4f}")
-    print(f"speed ratio stnlib / original: {medians['stnlib'] / medians['original']:.2f}x")
+    print(f"speed ratio stnlib / original: {medians['stnlib'] / medians['original']:.2f}x (training only)")
+
+    if args.end_to_end:
+        whole = {"original": [], "stnlib": []}
+        for seed in range(args.seeds):
+            whole["original"].append(original_whole_command(data, args.epochs, seed))
+            whole["stnlib"].append(stnlib_whole_command(data, args.epochs, seed, args.precision))
+        seconds = {name: statistics.median(values) for name, values in whole.items()}
+        print(f"end to end (training, a test pass per epoch, 10 final passes), median over seeds: original "
+              f"{seconds['original']:.0f} s, stnlib {seconds['stnlib']:.0f} s: "
+              f"{seconds['original'] / seconds['stnlib']:.2f}x")
 
     per_image = training_flops_per_image(data)
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in (torch.float32, torch.bfloat16) if cpu_has_bf16() else (torch.float32,):
         peak = matmul_flops(dtype)
         print(f"matmul peak {str(dtype).split('.')[-1]:>8}: {peak / 1e9:,.0f} GFLOP/s; training reaches "
               f"{per_image * medians['stnlib'] / 1e9:,.1f} GFLOP/s = {per_image * medians['stnlib'] / peak:.1%} "

@@ -30,6 +30,8 @@ from .losses import correct as count_correct
 from .models import STNetwork, build_model
 from .moments import canonicalizing_angle, moment_probability, pretrain_target
 
+READ_BACK_STEPS = 50  # on CUDA: optimizer steps between two host reads of the loss
+
 # Options that may differ between a run and its --resume without changing its result.
 RESUME_MAY_CHANGE = {"device", "data_root", "name", "load_model"}
 
@@ -167,6 +169,9 @@ class Trainer:
         self.canonical_angles = (canonicalizing_angle(self.data.train_images).cpu()
                                  if config.moment_sched else None)
         self.stop_requested = False
+        # On CUDA the loss is read back every READ_BACK_STEPS steps, so the GPU never waits for the host;
+        # on the CPU every step (free there; geometry.warp stops a NaN theta before grid_sample sees it).
+        self.read_back_steps = READ_BACK_STEPS if self.device.type == "cuda" else 1
 
     @property
     def batches_per_epoch(self) -> int:
@@ -245,34 +250,48 @@ class Trainer:
         bar = tqdm(total=self.batches_per_epoch, initial=progress.position // self.config.batch_size,
                    desc=f"epoch {self.epoch + 1}/{self.epochs}", leave=False, disable=not self.progress,
                    unit="batch", dynamic_ncols=True)
+        every = self.read_back_steps
+        pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (loss, correct, images) not read yet
+        start = time.perf_counter()
         while progress.position < len(progress.order):
             if self.stop_requested:
                 bar.close()
                 self.save_checkpoint()
                 raise Interrupted(f"stopped at epoch {self.epoch + 1}, batch "
                                   f"{progress.position // self.config.batch_size + 1}")
-            start = time.perf_counter()
             batch = self.next_batch(progress)
             try:
                 loss, correct = self.train_step(batch)
-                loss_value = loss.item()
-            except FloatingPointError:  # a non-finite theta
-                loss_value = float("nan")
-            if not math.isfinite(loss_value):
-                bar.close()
-                raise TrainingDiverged(
-                    f"the loss became {loss_value} at epoch {self.epoch + 1}, batch "
-                    f"{progress.position // self.config.batch_size + 1}; the last good checkpoint is kept "
-                    f"(try a lower --lr)")
-            progress.loss_sum += loss_value * len(batch.labels)
-            progress.correct += int(correct)
-            progress.seen += len(batch.labels)
+            except FloatingPointError:  # a non-finite theta, found before resampling with it
+                loss, correct = torch.tensor(float("nan")), torch.zeros(())
+            pending.append((loss, correct, len(batch.labels)))
             progress.position += len(batch.labels)
-            progress.seconds += time.perf_counter() - start
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
+            if len(pending) >= every or progress.position >= len(progress.order) or self.stop_requested:
+                self._read_back(pending, progress, bar)
+                progress.seconds += time.perf_counter() - start
+                pending, start = [], time.perf_counter()
         bar.close()
         return progress
+
+    def _read_back(self, pending: list[tuple[torch.Tensor, torch.Tensor, int]], progress: EpochProgress, bar) -> None:
+        """Add the steps in ``pending`` to ``progress`` with one host read; stop with the exact batch
+        where the loss first stopped being finite."""
+        losses = torch.stack([loss.double().reshape(()) for loss, _, _ in pending]).cpu()
+        corrects = torch.stack([correct.double().reshape(()) for _, correct, _ in pending]).cpu()
+        finite = torch.isfinite(losses)
+        if not finite.all():
+            bar.close()
+            first = int((~finite).nonzero()[0])
+            batch_number = (progress.position - sum(n for _, _, n in pending[first:])) // self.config.batch_size + 1
+            raise TrainingDiverged(
+                f"the loss became {losses[first].item()} at epoch {self.epoch + 1}, batch {batch_number}; the last "
+                f"good checkpoint is kept (try a lower --lr)")
+        sizes = torch.tensor([n for _, _, n in pending], dtype=torch.float64)
+        progress.loss_sum += float((losses * sizes).sum())
+        progress.correct += int(corrects.sum())
+        progress.seen += int(sizes.sum())
+        bar.update(len(pending))
+        bar.set_postfix(loss=f"{losses[-1].item():.3f}", refresh=False)
 
     def test_epoch(self) -> Score:
         """Loss, accuracy and (with STs) the undone-angle fit on the test split, with fresh random

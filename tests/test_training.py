@@ -152,3 +152,26 @@ def test_bf16_autocast_trains(tmp_path, tiny):
     assert result.metrics["precision"] == "bf16"
     fp32 = fit(config(tmp_path / "fp32", precision="fp32", epochs=1), data=tiny, progress=False, log=lambda _: None)[0]
     assert result.history[0]["train_loss"] == pytest.approx(fp32.history[0]["train_loss"], rel=0.05)
+
+
+def test_reading_the_loss_back_every_few_steps_changes_nothing(tmp_path, tiny):
+    """The CUDA path (one host read every few steps) gives the per-step path's history exactly."""
+    histories = []
+    for steps in (1, 3):
+        trainer = Trainer(config(tmp_path / str(steps), epochs=2), tiny, torch.device("cpu"), 0, log=lambda _: None,
+                          progress=False)
+        trainer.read_back_steps = steps
+        histories.append(without_timing(trainer.run().history))
+    assert len(histories[0]) == len(histories[1]) == 2
+    for every_step, every_third in zip(*histories):
+        assert every_step == pytest.approx(every_third, rel=1e-12)
+
+
+def test_a_divergence_found_late_still_names_its_batch(tmp_path, tiny):
+    from stnlib.errors import TrainingDiverged
+
+    trainer = Trainer(config(tmp_path, epochs=1, localization="false", stn_placement=[], lr=1e30, optimizer="sgd"),
+                      tiny, torch.device("cpu"), 0, log=lambda _: None, progress=False)
+    trainer.read_back_steps = 4  # 4 batches of 16 per epoch: read once, at the end
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, batch [2-4];"):
+        trainer.train_epoch()
