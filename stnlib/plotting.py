@@ -118,7 +118,7 @@ def figure_problems(figure) -> list[str]:
 
     problems = []
     plots = [ax for ax in figure.axes if _is_plot(ax)]
-    titled = bool(figure._suptitle and figure._suptitle.get_text()) or any(ax.get_title() for ax in figure.axes)
+    titled = bool(figure.get_suptitle()) or any(ax.get_title() for ax in figure.axes)
     if not titled:
         problems.append("no title on the figure or any of its axes")
     for ax in plots:

@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from . import geometry, runs
+from . import runs
 from .config import RunConfig
 from .data import Batch, BatchLoader, ImageData, augmentation_for, load_dataset
 from .device import autocast, pick_device, resolve_precision

@@ -106,6 +106,22 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
                           cwd=cwd, timeout=timeout)
 
 
+def interrupt_once_checkpointed(args, folder: Path, cwd: Path | None = None, timeout: float = 120):
+    """Start ``python -m stnlib.learn ARGS``, press Ctrl-C (SIGINT) once ``folder`` holds its first
+    checkpoint, and return the completed process's ``(returncode, stdout, stderr)``."""
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "stnlib.learn", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=cwd)
+    deadline = time.time() + timeout
+    while not (folder / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
 @pytest.fixture(autouse=True)
 def close_figures():
     yield

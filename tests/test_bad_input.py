@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from stnlib import RunConfig, learn
 from stnlib.errors import ConfigError, DataError, InputShapeError, RunFolderError, StnlibError, UnknownNameError
 from stnlib.reproduce import main as reproduce_main
 from stnlib.train import fit
-from conftest import write_precomputed
+from conftest import interrupt_once_checkpointed, write_precomputed
 from test_cli import FAST
 
 MNIST = ["-d", "mnist5k", "-e", "1"]
@@ -266,14 +265,8 @@ def test_unicode_and_spaces_in_the_run_name(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_ctrl_c_then_the_printed_resume_command_finishes_the_run(tmp_path):
     folder = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "stnlib.learn", *FAST, "-e", "3", "-n", str(folder)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    deadline = time.time() + 120
-    while not (folder / "checkpoint.pt").is_file() and time.time() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    returncode, _, err = interrupt_once_checkpointed([*FAST, "-e", "3", "-n", str(folder)], folder, cwd=tmp_path)
+    assert returncode == 130, err
     assert len(err.strip().splitlines()) == 1 and "Resume with: python -m stnlib.learn" in err
     command = shlex.split(err.split("Resume with: ", 1)[1])
     assert command[:3] == ["python", "-m", "stnlib.learn"] and command[-1] == "--resume"

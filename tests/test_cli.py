@@ -1,14 +1,10 @@
 """``python -m stnlib.learn`` end to end, in temporary folders."""
 import json
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import interrupt_once_checkpointed, run_cli
 
 FAST = ["-d", "mnist5k", "-m", "FCN", "-l", "small", "-p", "0", "--rotate", "-o", "adam", "--lr", "0.001",
         "--seed", "0", "-q", "--eval-passes", "2"]
@@ -63,14 +59,8 @@ def test_sigint_saves_a_checkpoint_and_resume_finishes_the_run(tmp_path):
     folder = tmp_path / "run"
     args = ["-d", "mnist5k", "-m", "CNN", "-l", "CNN", "-p", "0", "--rotate", "-o", "adam", "--lr", "0.001",
             "--seed", "0", "-q", "--eval-passes", "1", "-e", "4", "-b", "64", "-n", str(folder)]
-    process = subprocess.Popen([sys.executable, "-m", "stnlib.learn", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (folder / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    returncode, out, err = interrupt_once_checkpointed(args, folder)
+    assert returncode == 130, err
     assert "checkpoint saved" in err and "--resume" in err and "Traceback" not in err
     checkpoint = torch.load(folder / "checkpoint.pt", weights_only=True)
     assert checkpoint["epoch"] < 4

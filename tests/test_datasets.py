@@ -1,5 +1,4 @@
 """The rest of the original's datasets and models, on fixtures in their real file formats."""
-import csv
 import io
 import pickle
 import tarfile

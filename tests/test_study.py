@@ -1,5 +1,4 @@
 """The study's runner and the claims table."""
-import pytest
 
 from stnlib.study import C0, C1, DL2, NO_ST, SL1, Study, iterated
 

@@ -74,8 +74,7 @@ def plot_feature_maps(before: torch.Tensor, after: torch.Tensor, image: int = 0,
     if axes is None:
         axes = plt.subplots(2, len(strongest), figsize=(1.5 * len(strongest) + 0.8, 3.2), squeeze=False,
                             layout="constrained")[1]
-    pair = torch.stack([before[image, strongest], after[image, strongest]])
-    low, high = pair.min().item(), max(pair.max().item(), pair.min().item() + 1e-8)
+    low, high = shared_image_scale([before[image, strongest], after[image, strongest]])
     for column, channel in enumerate(strongest.tolist()):
         for row, (name, tensor) in enumerate((("before", before), ("after", after))):
             shown = axes[row, column].imshow(tensor[image, channel].numpy(), cmap="viridis", vmin=low, vmax=high)

@@ -6,6 +6,7 @@ import io
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..plotting import shared_image_scale
 from .state import View
 
 
@@ -99,10 +100,10 @@ class ExplorerFigure:
             self.artists["now"].set_data([xs[-1]], [ys[-1]])
         maps = list(view.features.values())
         if maps:
-            low, high = min(float(m.min()) for m in maps), max(float(m.max()) for m in maps)
+            low, high = shared_image_scale(maps)
             for artist, image in zip(self.artists["features"], maps):
                 artist.set_data(image.numpy())
-                artist.set_clim(low, max(high, low + 1e-6))
+                artist.set_clim(low, high)
         guess = int(view.probabilities.argmax())
         undone = "no ST" if view.predicted_angle is None else f"ST undoes {view.predicted_angle:+.1f}°"
         self.artists["caption"].set_text(f"digit #{view.digit} (label {view.label}) rotated {view.angle:+.0f}°, "
