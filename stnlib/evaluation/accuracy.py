@@ -172,7 +172,7 @@ def plot_accuracy_under_rotations(curves: dict[str, list[list[dict]]], training_
     colors = palette(curves)
     sns.lineplot(frame, x="angle", y="accuracy", hue="architecture", units="seed", estimator=None, palette=colors,
                  lw=0.7, alpha=0.45, legend=False, ax=ax)
-    sns.lineplot(frame, x="angle", y="accuracy", hue="architecture", palette=colors, errorbar=("ci", 95),
+    sns.lineplot(frame, x="angle", y="accuracy", hue="architecture", palette=colors, errorbar=("ci", 95), seed=0,
                  lw=2, marker="o", ms=4, ax=ax)
     seeds = {name: len(s) for name, s in curves.items()}
     limit = float(frame["angle"].abs().max())

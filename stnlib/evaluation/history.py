@@ -30,7 +30,7 @@ def plot_history(histories: dict[str, list[list[dict]] | list[dict]], axes=None)
     seeds = max(len(v) for v in histories.values())
     for ax, key, label in ((axes[0], "loss", "cross-entropy"), (axes[1], "accuracy", "accuracy")):
         sns.lineplot(frame, x="epoch", y=key, hue="name", style="split", style_order=["test", "train"],
-                     palette=palette(histories), errorbar=("ci", 95) if seeds > 1 else None, ax=ax)
+                     palette=palette(histories), errorbar=("ci", 95) if seeds > 1 else None, seed=0, ax=ax)
         ax.set(xlabel="epoch", ylabel=label)
     axes[0].set_title("Loss" + (f" (mean of {seeds} seeds, 95 % interval)" if seeds > 1 else ""))
     axes[1].set_title("Accuracy" + (f" (mean of {seeds} seeds, 95 % interval)" if seeds > 1 else ""))

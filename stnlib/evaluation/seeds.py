@@ -7,7 +7,7 @@ from .paired import PairedComparison
 
 
 def plot_accuracy_over_seeds(accuracies: dict[str, list[float]], ax=None):
-    """One column per architecture: each seed's test accuracy as a dot (strip plot) and the mean
+    """One column per architecture: each seed's test accuracy as a dot (swarm plot) and the mean
     with its 95 % interval over seeds (point plot). ``accuracies``: architecture -> one accuracy
     per seed."""
     import matplotlib.pyplot as plt
@@ -18,9 +18,9 @@ def plot_accuracy_over_seeds(accuracies: dict[str, list[float]], ax=None):
     frame = pd.DataFrame([{"architecture": name, "seed": seed, "accuracy": value}
                           for name, values in accuracies.items() for seed, value in enumerate(values)])
     colors = palette(accuracies)
-    sns.stripplot(frame, x="architecture", y="accuracy", hue="architecture", palette=colors, size=7, alpha=0.8,
-                  jitter=0.08, legend=False, ax=ax)
-    sns.pointplot(frame, x="architecture", y="accuracy", color="0.15", errorbar=("ci", 95), linestyles="none",
+    sns.swarmplot(frame, x="architecture", y="accuracy", hue="architecture", palette=colors, size=7, alpha=0.8,
+                  legend=False, ax=ax)  # a swarm, not random jitter: the same figure every time
+    sns.pointplot(frame, x="architecture", y="accuracy", color="0.15", errorbar=("ci", 95), seed=0, linestyles="none",
                   markers="_", markersize=22, capsize=0.15, err_kws={"linewidth": 1.2}, ax=ax)
     seeds = max(len(v) for v in accuracies.values())
     ax.set(xlabel="architecture", ylabel="test accuracy (10 rotated passes)",
@@ -40,9 +40,10 @@ def plot_paired_differences(comparisons: list[PairedComparison], ax=None):
     names = [f"{c.a} − {c.b}" for c in comparisons]
     frame = pd.DataFrame([{"comparison": name, "seed": seed, "difference": value}
                           for name, c in zip(names, comparisons) for seed, value in enumerate(c.per_seed)])
-    sns.stripplot(frame, x="difference", y="comparison", hue="comparison",
+    sns.swarmplot(frame, x="difference", y="comparison", hue="comparison",
                   palette={name: color_of(c.b) for name, c in zip(names, comparisons)}, size=7, alpha=0.8,
-                  jitter=0.1, legend=False, ax=ax)
+                  legend=False, ax=ax)
+    ax.set_ylim(len(comparisons) - 0.5, -0.5)  # one row per comparison, dots beside their interval
     for row, c in enumerate(comparisons):
         ax.errorbar(c.difference, row, xerr=[[c.difference - c.low], [c.high - c.difference]], fmt="D",
                     color="0.15", ms=5, capsize=4, lw=1.3, zorder=3,
