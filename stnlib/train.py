@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from . import runs
 from .config import RunConfig
 from .data import Batch, BatchLoader, ImageData, augmentation_for, load_dataset
-from .device import autocast, pick_device, resolve_precision
+from .device import autocast, keep_freed_memory_for_reuse, pick_device, resolve_precision
 from .errors import ConfigError, RunFolderError, TrainingDiverged
 from .evaluation import Score, evaluate, test_correctness
 from .losses import classification_loss
@@ -150,6 +150,8 @@ class Trainer:
     def __post_init__(self):
         config = self.config
         self.precision = resolve_precision(config.precision, self.device)
+        if self.device.type == "cpu":
+            keep_freed_memory_for_reuse()
         seed_everything(self.seed)
         self.model = build_model(config, self.data.spec)
         self.model.grow_to_added_iterations(config.add_iteration.count(-1))

@@ -4,6 +4,7 @@ load_run on a device, and RunConfig.from_dict."""
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 import torch
@@ -172,6 +173,26 @@ def test_precision_auto_follows_the_device(tmp_path, tiny, monkeypatch):
     monkeypatch.setattr(stnlib.device, "cpu_has_bf16", lambda: False)
     metrics = fit(config(tmp_path, epochs=1, precision="auto"), data=tiny, **QUIET)[0].metrics
     assert metrics["precision"] == "fp32"
+
+
+def test_an_isa_cap_below_bf16_rules_out_bf16(monkeypatch):
+    import stnlib.device
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # how a newer CPU emulates a laptop's
+    assert not stnlib.device.cpu_has_bf16() and resolve_precision("auto", torch.device("cpu")) == "fp32"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_freed_memory_is_kept_for_the_next_step_unless_turned_off(monkeypatch):
+    import ctypes
+
+    from stnlib.device import keep_freed_memory_for_reuse
+
+    if not hasattr(ctypes.CDLL(None), "mallopt"):
+        pytest.skip("not glibc")
+    assert keep_freed_memory_for_reuse() and keep_freed_memory_for_reuse()  # idempotent
+    monkeypatch.setenv("STNLIB_KEEP_FREED_MEMORY", "0")
+    assert not keep_freed_memory_for_reuse()
 
 
 def test_load_run_puts_the_model_on_the_device_asked_for(tmp_path, tiny):
