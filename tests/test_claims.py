@@ -22,6 +22,18 @@ def comparison(a: str, b: str, direction: int) -> dict:
     return paired_comparison(first, second, names=(a, b)).as_dict()
 
 
+def wide_comparison(a: str, b: str) -> dict:
+    """A small positive difference whose interval spans both zero and ``LITTLE``: nothing resolved."""
+    first, second = outcomes(0.95, images=60, passes=1, seed=1), outcomes(0.93, images=60, passes=1, seed=2)
+    return paired_comparison(first, second, names=(a, b)).as_dict()
+
+
+def control_alignment(residual: float, floor: float = 0.1) -> list[dict]:
+    return [{"kind": "any", "amount": 1.0, "index": 0, "unaligned": 1.0, "residual": floor, "best": 1.0, "floor": floor},
+            {"kind": "any", "amount": 1.0, "index": 3, "unaligned": 0.8, "residual": floor + residual, "best": 1.0,
+             "floor": floor}]
+
+
 def fits(slope: float, r: float, seeds: int = 3) -> list[dict]:
     return [{"slope": slope, "correlation": r, "mean_abs_error": 10.0, "original_std": 15.0}] * seeds
 
@@ -33,8 +45,15 @@ def alignment(trained: float, control: float) -> dict:
 
 
 def results(c1=1, c0_fit=(0.9, 0.95), c1_fit=(0.1, 0.3), trained=0.8, control=0.0, c4=1, helps=1, rich=1,
-            profile="quick"):
+            shift=0, zoom=1, shift_excess=0.0, zoom_excess=0.3, profile="quick"):
+    shift_comparison = (wide_comparison("STN-C0", "STN-C1") if shift == "wide"
+                        else comparison("STN-C0", "STN-C1", shift))
     return {
+        "07_translation_scale": {"profile": profile,
+                                 "comparisons": {"translate": [shift_comparison],
+                                                 "scale": [comparison("STN-C0", "STN-C1", zoom)]},
+                                 "alignment": {"translate": control_alignment(shift_excess),
+                                               "scale": control_alignment(zoom_excess)}},
         "01_feature_alignment": {"profile": profile, "alignment": alignment(trained, control)},
         "02_placement": {"profile": profile, "accuracy": {"STN-C0": [0.95] * 3, "STN-C1": [0.9] * 3},
                          "comparisons": [comparison("STN-C0", "STN-C1", c1)],
@@ -58,6 +77,9 @@ def verdicts(**changes) -> dict[str, str]:
     ("C4", {}, REPRODUCED), ("C4", {"c4": -1}, NOT_REPRODUCED), ("C4", {"c4": 0}, UNRESOLVED),
     ("C5", {}, REPRODUCED), ("C5", {"helps": -1}, NOT_REPRODUCED), ("C5", {"rich": -1}, NOT_REPRODUCED),
     ("C5", {"helps": 0}, UNRESOLVED),
+    ("C6", {}, REPRODUCED), ("C6", {"shift": 1}, NOT_REPRODUCED), ("C6", {"zoom": -1}, NOT_REPRODUCED),
+    ("C6", {"shift_excess": 0.3}, NOT_REPRODUCED), ("C6", {"zoom_excess": 0.02}, NOT_REPRODUCED),
+    ("C6", {"zoom": 0}, UNRESOLVED), ("C6", {"shift": "wide"}, UNRESOLVED),
 ])
 def test_every_verdict_of_every_claim_is_reachable(claim, changes, expected):
     assert verdicts(**changes)[claim] == expected

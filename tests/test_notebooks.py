@@ -41,7 +41,7 @@ def test_every_notebook_runs_in_the_smoke_profile(smoke_run):
     assert [status for _, _, status in timings] == ["ok"] * len(find_notebooks(NOTEBOOKS))
     assert all((out / "results" / "notebooks" / f"{name}.ipynb").is_file() for name, _, _ in timings)
     summary = (out / "results" / "summary.md").read_text()
-    assert "## Claims" in summary and "| 05_claims |" in summary
+    assert "## Claims" in summary and "| 09_claims |" in summary
 
 
 @pytest.mark.slow
@@ -57,7 +57,7 @@ def test_recorded_accuracies_are_shares(smoke_run):
     out, _ = smoke_run
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results" / "results" / "smoke").glob("*.json")}
     assert {"00_quickstart", "01_feature_alignment", "02_placement", "03_localization_depth", "04_iterations",
-            "05_claims", "08_equivariant"} <= set(results)
+            "07_translation_scale", "08_equivariant", "09_claims"} <= set(results)
     assert results["08_equivariant"]["quarter_turn_logit_change"] < 1e-4  # invariant up to float rounding
     assert all(0 <= a <= 1 for a in results["00_quickstart"]["test_accuracy"])
     for key in ("02_placement", "03_localization_depth", "04_iterations", "08_equivariant"):
@@ -66,6 +66,12 @@ def test_recorded_accuracies_are_shares(smoke_run):
         for comparison in results[key]["comparisons"]:
             assert comparison["low"] <= comparison["difference"] <= comparison["high"]
             assert 0 < comparison["p_value"] <= 1 and len(comparison["per_seed"]) == 2
+    control = results["07_translation_scale"]
+    assert control["datasets"] == {"translate": "translate5k-28", "scale": "scale5k-28"}
+    for kind in ("translate", "scale"):
+        assert [(c["a"], c["b"]) for c in control["comparisons"][kind]] == [("STN-C0", "STN-C1"), ("STN-C0", "no ST")]
+        assert [row["index"] for row in control["alignment"][kind]] == [0, 3]
+    assert max(row["residual"] for row in control["alignment"]["translate"]) < 1e-4  # shifts align exactly
     assert {r["profile"] for r in results.values()} == {"smoke"}
 
 
@@ -74,7 +80,7 @@ def test_figures_are_written_as_png_and_pdf(smoke_run):
     out, _ = smoke_run
     pngs = {p.stem for p in (out / "figures").glob("*.png")}
     assert pngs == {p.stem for p in (out / "figures").glob("*.pdf")}
-    for prefix in ("00_", "01_", "02_", "03_", "04_"):
+    for prefix in ("00_", "01_", "02_", "03_", "04_", "07_", "08_"):
         assert any(name.startswith(prefix) for name in pngs), prefix
     assert "02_predicted_vs_true_angle" in pngs and "01_misalignment_after_best_spatial_rotation" in pngs
 
@@ -82,8 +88,8 @@ def test_figures_are_written_as_png_and_pdf(smoke_run):
 @pytest.mark.slow
 def test_the_claims_table_covers_every_claim(smoke_run):
     out, _ = smoke_run
-    claims = json.loads((out / "results" / "results" / "smoke" / "05_claims.json").read_text())["claims"]
-    assert [c["claim"] for c in claims] == ["C1", "C2", "C3", "C4", "C5"]
+    claims = json.loads((out / "results" / "results" / "smoke" / "09_claims.json").read_text())["claims"]
+    assert [c["claim"] for c in claims] == ["C1", "C2", "C3", "C4", "C5", "C6"]
     assert all(c["verdict"] != "not measured" and c["measured"] for c in claims)
 
 

@@ -46,6 +46,9 @@ class ImageData:
     classes: list[str] = field(default_factory=list)
     kind: str = "rotation"  # the batch transformation: rotation, translate, scale or plankton
     canvas: int | None = None  # translate/scale: stored digits are drawn on a canvas of this side
+    log2_scale: tuple[float, float] = (-1.0, 2.0)  # scale: the zoom is 2**u, u uniform in this range
+    max_shift: float | None = None  # translate: largest shift in pixels (None: anywhere on the canvas)
+    clutter: bool = True  # translate/scale: crops of other digits added around the digit
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

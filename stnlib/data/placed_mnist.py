@@ -1,4 +1,12 @@
-"""Translated (60x60) and scaled (112x112) MNIST, from full MNIST or the embedded 5,000 digits."""
+"""Translated (60x60) and scaled (112x112) MNIST, from full MNIST or the embedded 5,000 digits; and
+the study's compact controls on MNIST's own 28x28 canvas.
+
+The compact controls (``translate5k-28``, ``scale5k-28``) keep everything of the rotation study but
+the transformation: the same 28x28 canvas, classifier, cost per image and training recipe, no clutter.
+Digits shift by up to 7 pixels in x and y (a quarter of the canvas; the 20x20 box of an MNIST digit
+may lose up to 3 pixels at the edge), or zoom by ``2**u``, ``u`` uniform in ``[-1, 0.5]`` (14 to 40
+pixels for the 28-pixel digit field; 0.5 to 1.41 times the digit).
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -9,6 +17,7 @@ from .mnist import load_mnist, load_mnist5k
 from .registry import register_dataset
 
 TRANSLATE_CANVAS, SCALE_CANVAS = 60, 112
+CONTROL_CANVAS, CONTROL_MAX_SHIFT, CONTROL_LOG2_SCALE = 28, 7.0, (-1.0, 0.5)
 # The original's --normalize constants for the canvases (mostly background, so darker than MNIST's).
 TRANSLATE_MEAN, TRANSLATE_STD = (0.0363,), (0.1870,)
 SCALE_MEAN, SCALE_STD = (0.0414,), (0.1751,)
@@ -41,3 +50,17 @@ def load_scale(root: Path) -> ImageData:
 @register_dataset("scale5k", "scale, built from the embedded 5,000 digits; works offline")
 def load_scale5k(root: Path | None = None) -> ImageData:
     return scaled(load_mnist5k(root), "scale5k")
+
+
+@register_dataset("translate5k-28", "the embedded digits shifted by up to 7 pixels on their own 28x28 canvas, "
+                                    "no clutter: the study's translation control at MNIST's cost")
+def load_translate5k_28(root: Path | None = None) -> ImageData:
+    return dataclasses.replace(load_mnist5k(root), name="translate5k-28", kind="translate", canvas=CONTROL_CANVAS,
+                               max_shift=CONTROL_MAX_SHIFT, clutter=False)
+
+
+@register_dataset("scale5k-28", "the embedded digits zoomed by 2^U(-1, 0.5) on their own 28x28 canvas, "
+                                "no clutter: the study's scale control at MNIST's cost")
+def load_scale5k_28(root: Path | None = None) -> ImageData:
+    return dataclasses.replace(load_mnist5k(root), name="scale5k-28", kind="scale", canvas=CONTROL_CANVAS,
+                               log2_scale=CONTROL_LOG2_SCALE, clutter=False)

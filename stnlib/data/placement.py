@@ -4,7 +4,8 @@
 other digits at random places (clamped to 1). ``scale``: the digit at the centre of a 112x112
 canvas, zoomed by ``2**u`` with ``u`` uniform in ``[-1, 2]``, plus six crops of other digits at
 random sizes. The true shift (normalised canvas units, +x right, +y down) and scale of every
-image are kept.
+image are kept. ``max_shift`` and ``log2_scale`` narrow the ranges and ``clutter=False`` leaves the
+crops out, for the study's compact controls on MNIST's own 28x28 canvas.
 """
 from __future__ import annotations
 
@@ -17,9 +18,15 @@ CLUTTER_PATCHES, CLUTTER_CROP = 6, 6
 
 
 class RandomPlacement:
+    """Draws each digit ``(B, C, h, w)`` on a ``canvas`` x ``canvas`` image, zoomed by ``2**u`` (``u``
+    uniform in ``log2_scale``) and, with ``translate``, shifted uniformly by up to ``max_shift`` pixels
+    in x and y (``None``: as far as the canvas lets the unzoomed digit go)."""
+
     def __init__(self, canvas: int, translate: bool, log2_scale: tuple[float, float] = (0.0, 0.0),
-                 clutter_sizes: tuple[int, int] = (CLUTTER_CROP, CLUTTER_CROP)):
+                 clutter_sizes: tuple[int, int] = (CLUTTER_CROP, CLUTTER_CROP), max_shift: float | None = None,
+                 clutter: bool = True):
         self.canvas, self.translate, self.log2_scale, self.clutter_sizes = canvas, translate, log2_scale, clutter_sizes
+        self.max_shift, self.clutter = max_shift, clutter
         self.max_degrees = 0.0
 
     def sample_angles(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -30,10 +37,12 @@ class RandomPlacement:
         n, side = len(digits), digits.shape[-1]
         low, high = self.log2_scale
         scale = 2 ** (low + (high - low) * torch.rand(n, generator=generator))
-        room = (self.canvas - side) / self.canvas if self.translate else 0.0  # normalised half-range
+        pixels = (self.canvas - side) / 2 if self.max_shift is None else self.max_shift
+        room = pixels * 2 / self.canvas if self.translate else 0.0  # normalised half-range
         shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * room
         canvas = self._place(digits, scale, shift)
-        canvas = (canvas + self._clutter(digits, generator)).clamp(max=1.0)
+        if self.clutter:
+            canvas = (canvas + self._clutter(digits, generator)).clamp(max=1.0)
         device = digits.device
         return Batch(canvas, batch.labels, batch.index,
                      TrueTransform(angle=torch.zeros(n, device=device), scale=scale.to(device), shift=shift.to(device)))

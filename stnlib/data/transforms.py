@@ -79,8 +79,9 @@ def augmentation_for(config, data, train: bool = True):
         if config.rotate or config.moment_sched:
             raise ConfigError(f"--rotate and --moment-sched are not available for {data.name} (placed digits)")
         if data.kind == "translate":
-            return RandomPlacement(data.canvas, translate=True)
-        return RandomPlacement(data.canvas, translate=False, log2_scale=(-1.0, 2.0), clutter_sizes=(2, 18))
+            return RandomPlacement(data.canvas, translate=True, max_shift=data.max_shift, clutter=data.clutter)
+        return RandomPlacement(data.canvas, translate=False, log2_scale=data.log2_scale, clutter_sizes=(2, 18),
+                               clutter=data.clutter)
     if data.kind == "plankton" and train:
         return RandomAffine(config.rotation_range if config.rotate else 180.0)
     return RandomRotation(config.rotation_range if config.rotate else 0.0)

@@ -7,9 +7,6 @@ Works for any registered dataset and model, and for every ST of a model.
 | ``test_accuracy`` (N rotated passes), ``evaluate`` | |
 | ``collect_predictions`` (labels, predictions, true angles, every theta) | |
 | ``accuracy_by_angle``, ``accuracy_under_rotations`` (17 fixed test rotations) | ``plot_accuracy_by_angle``, ``plot_accuracy_under_rotations`` |
-
-Every plot follows ``stnlib.plotting``'s house style (seaborn theme, one colour per architecture,
-shared colour scales with colour bars, the training range marked).
 | ``confusion_matrix`` | ``plot_confusion_matrix`` |
 | ``stnlib.study.accuracy_vs_training_size`` (trains) | ``plot_accuracy_vs_training_size`` |
 | training history (``Run.history``) | ``plot_history`` |
@@ -25,6 +22,10 @@ shared colour scales with colour bars, the training range marked).
 | ``channel_alignment`` (spatial vs spatial + channel matching), ``rotation_symmetric_copy`` (control) | |
 | ``test_correctness`` (per image, per pass), ``paired_comparison`` (bootstrap, McNemar) | ``plot_paired_differences`` |
 | test accuracy of every seed (``Study.accuracy_table``) | ``plot_accuracy_over_seeds`` |
+| ``spatial_misalignment`` (C6: the best spatial shift or zoom of the maps), ``true_and_undone`` | ``plot_spatial_misalignment``, ``plot_true_vs_undone`` |
+
+Every plot follows ``stnlib.plotting``'s house style (seaborn theme, one colour per architecture,
+shared colour scales with colour bars, the training range marked).
 """
 from .accuracy import (AngleAccuracy, Score, accuracy_by_angle, accuracy_under_rotations, confusion_matrix, evaluate,
                        plot_accuracy_by_angle, plot_accuracy_under_rotations,
@@ -32,6 +33,8 @@ from .accuracy import (AngleAccuracy, Score, accuracy_by_angle, accuracy_under_r
 from .angles import (AngleFit, TransformationStatistics, orthogonal_fit, per_label_angle_statistics,
                      plot_angle_histogram, plot_transformation_statistics, predicted_angles,
                      transformation_statistics)
+from .controls import (SpatialResidual, plot_spatial_misalignment, plot_true_vs_undone, spatial_misalignment,
+                       transform_images, true_and_undone)
 from .features import (ChannelAlignment, Misalignment, channel_alignment, channel_correspondence,
                        rotation_symmetric_copy, edge_responses, feature_misalignment,
                        plot_rotated_feature_maps, rotated_feature_maps,

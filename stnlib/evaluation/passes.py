@@ -19,6 +19,8 @@ class Predictions:
     ``labels``, ``predicted``: ``(N,)`` int64; ``true_angle``: ``(N,)`` degrees applied to the
     input; ``thetas``: ``(N, S, 2, 3)``, the composed theta of each of the model's S ST
     applications (``S == 0`` without STs); ``st_index``: the placement index of each.
+    ``true_scale`` ``(N,)`` and ``true_shift`` ``(N, 2)`` (normalised units, x right, y down):
+    the zoom and shift applied to the input, where the transformation has them (else ``None``).
     """
 
     labels: torch.Tensor
@@ -26,6 +28,8 @@ class Predictions:
     true_angle: torch.Tensor
     thetas: torch.Tensor
     st_index: list[int]
+    true_scale: torch.Tensor | None = None
+    true_shift: torch.Tensor | None = None
 
     @property
     def correct(self) -> torch.Tensor:
@@ -42,7 +46,7 @@ def collect_predictions(model, images: torch.Tensor, labels: torch.Tensor, augme
     with eval_mode(model):
         device = next(model.parameters()).device
         generator = torch.Generator().manual_seed(seed)
-        parts = {"labels": [], "predicted": [], "true_angle": [], "thetas": []}
+        parts = {"labels": [], "predicted": [], "true_angle": [], "thetas": [], "true_scale": [], "true_shift": []}
         st_index: list[int] = []
         for _ in range(passes):
             for batch in BatchLoader(images.to(device), labels.to(device), batch_size):
@@ -53,6 +57,8 @@ def collect_predictions(model, images: torch.Tensor, labels: torch.Tensor, augme
                 thetas = (torch.stack([r.theta.float() for r in seen.sts], 1) if seen.sts
                           else torch.zeros(len(batch.labels), 0, 2, 3, device=device))
                 for key, value in (("labels", batch.labels), ("predicted", seen.logits.argmax(-1)),
-                                   ("true_angle", batch.true.angle), ("thetas", thetas)):
-                    parts[key].append(value.cpu())
-    return Predictions(**{k: torch.cat(v) for k, v in parts.items()}, st_index=st_index)
+                                   ("true_angle", batch.true.angle), ("thetas", thetas),
+                                   ("true_scale", batch.true.scale), ("true_shift", batch.true.shift)):
+                    if value is not None:
+                        parts[key].append(value.cpu())
+    return Predictions(**{k: torch.cat(v) if v else None for k, v in parts.items()}, st_index=st_index)

@@ -6,10 +6,10 @@ from ..plotting import color_of, palette
 from .paired import PairedComparison
 
 
-def plot_accuracy_over_seeds(accuracies: dict[str, list[float]], ax=None):
+def plot_accuracy_over_seeds(accuracies: dict[str, list[float]], ax=None, transformation: str = "rotated"):
     """One column per architecture: each seed's test accuracy as a dot (swarm plot) and the mean
     with its 95 % interval over seeds (point plot). ``accuracies``: architecture -> one accuracy
-    per seed."""
+    per seed; ``transformation`` names what the test passes do to the images."""
     import matplotlib.pyplot as plt
     import pandas as pd
     import seaborn as sns
@@ -23,15 +23,15 @@ def plot_accuracy_over_seeds(accuracies: dict[str, list[float]], ax=None):
     sns.pointplot(frame, x="architecture", y="accuracy", color="0.15", errorbar=("ci", 95), seed=0, linestyles="none",
                   markers="_", markersize=22, capsize=0.15, err_kws={"linewidth": 1.2}, ax=ax)
     seeds = max(len(v) for v in accuracies.values())
-    ax.set(xlabel="architecture", ylabel="test accuracy (10 rotated passes)",
+    ax.set(xlabel="architecture", ylabel=f"test accuracy (10 {transformation} passes)",
            title=f"Test accuracy: each seed (dots), mean and 95 % interval ({seeds} seeds)")
     return ax
 
 
-def plot_paired_differences(comparisons: list[PairedComparison], ax=None):
+def plot_paired_differences(comparisons: list[PairedComparison], ax=None, transformation: str = "rotated"):
     """One row per comparison ``a − b``: each seed's accuracy difference on the very same rotated
-    test images (dots), and the mean with its hierarchical-bootstrap 95 % interval (bar). A row
-    whose interval excludes 0 is resolved."""
+    (or otherwise ``transformation``-ed) test images (dots), and the mean with its
+    hierarchical-bootstrap 95 % interval (bar). A row whose interval excludes 0 is resolved."""
     import matplotlib.pyplot as plt
     import pandas as pd
     import seaborn as sns
@@ -54,7 +54,7 @@ def plot_paired_differences(comparisons: list[PairedComparison], ax=None):
     values = [0.0] + [v for c in comparisons for v in (c.low, c.high, *c.per_seed)]
     span = max(values) - min(values) or 0.01
     ax.set_xlim(min(values) - 0.08 * span, max(values) + 0.3 * span)  # room for the p-values
-    ax.set(xlabel="accuracy difference (same rotated test images)", ylabel="comparison (a − b)",
+    ax.set(xlabel=f"accuracy difference (same {transformation} test images)", ylabel="comparison (a − b)",
            title="Paired differences: each seed (dots), and over seeds and images")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
     return ax

@@ -23,6 +23,8 @@ CLAIMS = {
     "C4": "Deeper separate localization (STN-DLk) is harder to train than shared localization (STN-SLk): "
           "STN-SL2 beats STN-DL2.",
     "C5": "Iterating the ST helps, but does not replace rich features for predicting theta.",
+    "C6": "Control: translation can be aligned in feature space; scale cannot (STN-C0 vs STN-C1 on shifted and on "
+          "zoomed digits).",
 }
 
 # C2: an input ST "undoes the rotation" when, on every seed, slope >= UNDOES_SLOPE and r >= UNDOES_R;
@@ -30,6 +32,10 @@ CLAIMS = {
 UNDOES_SLOPE, UNDOES_R, WORSE_BY, NEVER_R = 0.5, 0.8, 0.1, 0.5
 # C3: at 90 degrees a layer "stays far" when its distance after rotating back exceeds FAR.
 FAR = 0.1
+# C6: a feature-map ST "loses little" when STN-C0 - STN-C1 is below LITTLE (the upper end of its 95 %
+# interval) and "loses" when the interval lies above zero; the block-1 maps of a shifted or zoomed image
+# "can be aligned" when the best spatial correction leaves less than FAR above what resampling alone loses.
+LITTLE, C6_LAYER = 0.02, 3
 
 
 @dataclass
@@ -41,10 +47,17 @@ class ClaimRow:
 
 
 def _comparison(results: dict, notebook: str, a: str, b: str) -> PairedComparison:
-    for values in results[notebook]["comparisons"]:
+    try:
+        return _comparison_in(results[notebook]["comparisons"], a, b)
+    except KeyError:
+        raise KeyError(f"{notebook}: {a} vs {b}") from None
+
+
+def _comparison_in(comparisons: list[dict], a: str, b: str) -> PairedComparison:
+    for values in comparisons:
         if values["a"] == a and values["b"] == b:
             return PairedComparison.from_dict(values)
-    raise KeyError(f"{notebook}: {a} vs {b}")
+    raise KeyError(f"{a} vs {b}")
 
 
 def _fmt(values: list[float]) -> str:
@@ -130,7 +143,26 @@ def claim_c5(results) -> tuple[str, str]:
     return measured, REPRODUCED if helps.direction == 1 and rich.direction == 1 else UNRESOLVED
 
 
-CHECKS = {"C1": claim_c1, "C2": claim_c2, "C3": claim_c3, "C4": claim_c4, "C5": claim_c5}
+def _excess(alignment: list[dict]) -> float:
+    """The distance the best spatial correction leaves at block 1 above the resampling floor."""
+    row = next(a for a in alignment if a["index"] == C6_LAYER)
+    return row["residual"] - row["floor"]
+
+
+def claim_c6(results) -> tuple[str, str]:
+    recorded = results["07_translation_scale"]
+    shift = _comparison_in(recorded["comparisons"]["translate"], "STN-C0", "STN-C1")
+    zoom = _comparison_in(recorded["comparisons"]["scale"], "STN-C0", "STN-C1")
+    shift_excess, zoom_excess = _excess(recorded["alignment"]["translate"]), _excess(recorded["alignment"]["scale"])
+    measured = (f"shifted digits: {shift.describe()}; zoomed digits: {zoom.describe()}; block-1 maps after the best "
+                f"spatial correction, above the resampling floor: shift {shift_excess:.2f}, zoom {zoom_excess:.2f}")
+    shift_little, shift_loses_clearly = shift.high < LITTLE, shift.low > LITTLE
+    if shift_loses_clearly or zoom.direction == -1 or shift_excess > FAR or zoom_excess < FAR:
+        return measured, NOT_REPRODUCED
+    return measured, REPRODUCED if shift_little and zoom.direction == 1 else UNRESOLVED
+
+
+CHECKS = {"C1": claim_c1, "C2": claim_c2, "C3": claim_c3, "C4": claim_c4, "C5": claim_c5, "C6": claim_c6}
 
 
 def check_one_profile(results: dict[str, dict]) -> str | None:

@@ -19,17 +19,19 @@ import torch
 
 from .. import runs
 from ..config import RunConfig
-from ..data import Batch, ImageData, RandomRotation, load_dataset
+from ..data import Batch, ImageData, RandomRotation, augmentation_for, load_dataset
 from ..evaluation import (PairedComparison, Predictions, collect_predictions, orthogonal_fit, paired_comparison,
                           predicted_angles)
 from ..plotting import figure_problems, use_house_style
 from ..train import fit
 from .profiles import get_profile
-from .variants import Variant
+from .variants import NO_ST, Variant
 
 FIGURE_DPI = 150
 COMPARED_OPTIONS_IGNORED = {"name", "device", "data_root"}
 
+
+PLACED_KINDS = ("translate", "scale")  # datasets whose transformation is a placement, not a rotation
 
 # Overrides that change what a run is, and so key its folders (seeds, device and places do not).
 RUN_CHANGING_OVERRIDES = ("dataset", "epochs", "localization", "loc_lr_multiplier", "rotation_range")
@@ -61,6 +63,9 @@ class Study:
                                                 if changed.get(k) is not None)])
         self.output, self.log, self.progress = Path(output), log, progress
         self.figures = Path(figures) if figures else self.output / "figures"  # the committed figures/ only when asked
+        self._settings = dict(profile=profile, seeds=seeds, device=device, output=output, figures=figures, log=log,
+                              localization=localization, loc_lr_multiplier=loc_lr_multiplier, progress=progress)
+        self._epochs_override = epochs
         use_house_style()
         self._data: ImageData | None = None
         self._loaded: dict[str, runs.Run] = {}  # finished runs, by folder: notebooks ask for each several times
@@ -75,10 +80,27 @@ class Study:
 
     def rotated_examples(self, count: int = 12, seed: int = 0) -> Batch:
         """The first ``count`` test digits, rotated at random in the study's range (+-90 degrees unless
-        overridden; true angles kept)."""
+        overridden), or shifted or zoomed on translate/scale data; true transformations kept."""
         index = torch.arange(min(count, len(self.data.test_images)))
         batch = Batch(self.data.test_images[index], self.data.test_labels[index], index)
-        return RandomRotation(self.rotation_range)(batch, torch.Generator().manual_seed(seed))
+        return self.test_transformation()(batch, torch.Generator().manual_seed(seed))
+
+    def test_transformation(self):
+        """What test images go through: a rotation in the study's range, or, on translate/scale data,
+        the dataset's own placement (a random shift or zoom)."""
+        if self.data.kind in PLACED_KINDS:
+            return augmentation_for(self.config(NO_ST), self.data, train=False)
+        return RandomRotation(self.rotation_range)
+
+    def control_study(self, kind: str) -> "Study":
+        """A ``Study`` with this one's settings on the profile's control dataset for ``kind``
+        (``"translate"`` or ``"scale"``; notebook 07), trained for the profile's ``control_epochs``
+        (or this study's ``epochs`` override)."""
+        if kind not in PLACED_KINDS:
+            raise ValueError(f"kind must be one of {PLACED_KINDS}, not {kind!r}")
+        dataset = self.profile.control_datasets[PLACED_KINDS.index(kind)]
+        epochs = self._epochs_override if self._epochs_override is not None else self.profile.control_epochs
+        return Study(**self._settings, dataset=dataset, epochs=epochs)
 
     def analysis_images(self) -> tuple[torch.Tensor, torch.Tensor]:
         n = self.profile.analysis_images
@@ -99,7 +121,8 @@ class Study:
             else variant.localization
         config = RunConfig(
             dataset=p.dataset, model=variant.model, localization=localization, rotation_range=self.rotation_range,
-            stn_placement=list(variant.placements), loop=variant.loop, deep=variant.deep, rotate=True,
+            stn_placement=list(variant.placements), loop=variant.loop, deep=variant.deep,
+            rotate=self.data.kind not in PLACED_KINDS,
             optimizer=p.optimizer, lr=p.lr, momentum=p.momentum, batch_size=p.batch_size, **length,
             switch_after_iterations=drops, seed=seed, device=p.device, precision=p.precision,
             loc_lr_multiplier=p.loc_lr_multiplier if variant.localization != "false" else 1.0,
@@ -181,8 +204,7 @@ class Study:
     def predictions(self, run: runs.Run, passes: int = 1, seed: int = 0) -> Predictions:
         """Predictions and thetas on the analysis images, rotated in the study's range."""
         images, labels = self.analysis_images()
-        return collect_predictions(run.model, images, labels, RandomRotation(self.rotation_range), passes=passes,
-                                   seed=seed)
+        return collect_predictions(run.model, images, labels, self.test_transformation(), passes=passes, seed=seed)
 
     # ----- outputs -----
     def save_figure(self, figure, name: str) -> list[Path]:
