@@ -59,7 +59,10 @@ def undone_log2_zoom(thetas: torch.Tensor) -> torch.Tensor:
     return -torch.log2(geometry.scale_from_theta(thetas))
 
 
-QUANTITY = {"translate": "shift in x (normalised units of the map)", "scale": "zoom (log2)"}
+# Axis labels of ``plot_true_vs_undone``: (true, undone) for each kind.
+QUANTITY = {"translate": ("true shift in x (normalised units of the canvas)",
+                          "shift in x undone (normalised units of the ST's map)"),
+            "scale": ("true zoom (log2)", "zoom undone by the ST (log2)")}
 
 
 def true_and_undone(predictions, kind: str, st: int = -1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,17 +164,18 @@ def plot_spatial_misalignment(rows: dict[str, list[SpatialResidual]], layer_name
         for bars in ax.containers:
             ax.bar_label(bars, labels=[f"{b.get_height():.2f}" for b in bars], fontsize="small", padding=1)
         ax.set_xticks(positions.tolist(), names)
-        ax.set_ylim(0, 1.4 * top)
+        ax.set_ylim(0, 1.75 * top)  # room for the legend above the bars
         ax.set(xlabel="where the features are compared", ylabel="relative distance to the original",
                title=what[kind](kind_rows[0]))
-        ax.legend(loc="upper left")
+        ax.legend(loc="upper right")
     return axes
 
 
-def plot_true_vs_undone(true: torch.Tensor, undone: torch.Tensor, quantity: str, title: str = "", ax=None,
+def plot_true_vs_undone(true: torch.Tensor, undone: torch.Tensor, labels: tuple[str, str], title: str = "", ax=None,
                         bins: int = 40):
     """2-D histogram (seaborn, colour bar of image counts) of what the ST undoes against the true
-    transformation, with the orthogonal regression line and the diagonal of a perfect ST."""
+    transformation, with the orthogonal regression line and the diagonal of a perfect ST; ``labels``:
+    the x and y axis labels (``QUANTITY[kind]``)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -186,6 +190,6 @@ def plot_true_vs_undone(true: torch.Tensor, undone: torch.Tensor, quantity: str,
     ax.plot(xs, xs, color="0.25", lw=1.0, ls="--", label="undoes exactly the true value")
     ax.plot(xs, fit.slope * xs + fit.intercept, color="#0173b2", lw=1.8,
             label=f"fit: slope {fit.slope:.2f}, r = {fit.correlation:.2f}")
-    ax.set(xlabel=f"true {quantity}", ylabel=f"{quantity} undone by the ST", title=title)
+    ax.set(xlabel=labels[0], ylabel=labels[1], title=title)
     ax.legend(loc="upper left", fontsize="small")
     return ax
