@@ -4,8 +4,8 @@ Behind an input ST, the classifier's first convolution must pass its gradient ba
 image (the ST's theta learns through it). For an image with 1 to 3 channels and a large
 kernel (MNIST's CNN: 1 -> 64 channels, 9x9), oneDNN's backward-data kernel is slow on the
 CPU: in fp32 it costs more than the rest of the training step. The same gradient is one
-batched matrix product, ``(C_in*k*k, C_out) @ (B, C_out, H'*W')``, whose ``(B, C_in*k*k, H'*W')``
-result is what a col2im (``F.fold``) reads without a copy. ``ImageConv2d`` computes it that way and leaves everything else (forward,
+matrix product, ``(B*H'*W', C_out) @ (C_out, C_in*k*k)``, followed by a col2im
+(``F.fold``). ``ImageConv2d`` computes it that way and leaves everything else (forward,
 weight and bias gradients, CUDA, autocast) to PyTorch's own kernels.
 """
 from __future__ import annotations
@@ -35,12 +35,10 @@ class _ConvWithFoldInputGrad(torch.autograd.Function):
                 [1, 1], False, [0, 0], 1, [False, need_w, need_b and ctx.has_bias])
         if need_x:
             batch, out_channels, out_h, out_w = grad_out.shape
-            # (B, C_out, H'*W') as a view of either memory format (channels-last: a transposed view)
-            flat = (grad_out.flatten(2) if grad_out.is_contiguous()
-                    else grad_out.permute(0, 2, 3, 1).reshape(batch, out_h * out_w, out_channels).transpose(1, 2))
-            # (C_in*kh*kw, C_out) @ (B, C_out, H'*W'): the gradient of every unfolded input patch.
-            columns = torch.matmul(weight.reshape(out_channels, -1).t(), flat)
-            grad_x = F.fold(columns, x.shape[-2:], weight.shape[-2:], padding=ctx.padding)
+            # (B*H'*W', C_out) @ (C_out, C_in*kh*kw): the gradient of every unfolded input patch.
+            columns = grad_out.permute(0, 2, 3, 1).reshape(-1, out_channels) @ weight.reshape(out_channels, -1)
+            grad_x = F.fold(columns.view(batch, out_h * out_w, -1).transpose(1, 2), x.shape[-2:],
+                            weight.shape[-2:], padding=ctx.padding)
         return grad_x, grad_w, grad_b, None
 
 
