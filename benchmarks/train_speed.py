@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import statistics
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -65,9 +66,16 @@ class PILDigits(Dataset):
         return self.transform(self.images[i]), self.labels[i]
 
 
+def worker_context():
+    """How the original's DataLoader workers start: forked, Python's default on Linux. (A process started by
+    ``in_fresh_process`` would otherwise spawn them, each a fresh interpreter importing torch.)"""
+    return multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None
+
+
 def original_test_pass(model, images, labels) -> float:
     """One rotated pass over the test digits through the original's PIL DataLoader path."""
-    loader = DataLoader(PILDigits(images, labels), batch_size=256, num_workers=4)
+    loader = DataLoader(PILDigits(images, labels), batch_size=256, num_workers=4,
+                        multiprocessing_context=worker_context())
     model.eval()
     with torch.no_grad():
         hits = sum(int((model(x).argmax(1) == y).sum()) for x, y in loader)
@@ -108,7 +116,8 @@ def train_original_path(data, epochs: int, seed: int, after_epoch=lambda model: 
     model = build_model(config, data.spec)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     loader = DataLoader(PILDigits(data.train_images, data.train_labels), batch_size=256, shuffle=True,
-                        num_workers=4, generator=torch.Generator().manual_seed(seed), persistent_workers=True)
+                        num_workers=4, generator=torch.Generator().manual_seed(seed), persistent_workers=True,
+                        multiprocessing_context=worker_context())
     seen, start = 0, time.perf_counter()
     for _ in range(epochs):
         for x, y in loader:
