@@ -97,3 +97,10 @@ def test_control_study_uses_the_profiles_control_data_without_rotation(tmp_path)
     assert Study("paper", output=str(tmp_path)).profile.control_datasets == ("translate", "scale")
     with pytest.raises(ValueError, match="translate"):
         study.control_study("rotate")
+
+
+@pytest.mark.parametrize("name", ["mnist5k", "translate5k", "scale5k", "translate5k-28", "scale5k-28"])
+def test_a_datasets_kind_is_known_without_loading_it(name):
+    from stnlib.data.registry import dataset_kind
+
+    assert dataset_kind(name) == load_dataset(name).kind

@@ -32,35 +32,37 @@ def scaled(data: ImageData, name: str) -> ImageData:
     return dataclasses.replace(data, name=name, kind="scale", canvas=SCALE_CANVAS, mean=SCALE_MEAN, std=SCALE_STD)
 
 
-@register_dataset("translate", "MNIST digits at random places of a 60x60 canvas with clutter (full MNIST)")
+@register_dataset("translate", "MNIST digits at random places of a 60x60 canvas with clutter (full MNIST)",
+                  kind="translate")
 def load_translate(root: Path) -> ImageData:
     return translated(load_mnist(root), "translate")
 
 
-@register_dataset("translate5k", "translate, built from the embedded 5,000 digits; works offline")
+@register_dataset("translate5k", "translate, built from the embedded 5,000 digits; works offline", kind="translate")
 def load_translate5k(root: Path | None = None) -> ImageData:
     return translated(load_mnist5k(root), "translate5k")
 
 
-@register_dataset("scale", "MNIST digits zoomed by 2^U(-1, 2) on a 112x112 canvas with clutter (full MNIST)")
+@register_dataset("scale", "MNIST digits zoomed by 2^U(-1, 2) on a 112x112 canvas with clutter (full MNIST)",
+                  kind="scale")
 def load_scale(root: Path) -> ImageData:
     return scaled(load_mnist(root), "scale")
 
 
-@register_dataset("scale5k", "scale, built from the embedded 5,000 digits; works offline")
+@register_dataset("scale5k", "scale, built from the embedded 5,000 digits; works offline", kind="scale")
 def load_scale5k(root: Path | None = None) -> ImageData:
     return scaled(load_mnist5k(root), "scale5k")
 
 
 @register_dataset("translate5k-28", "the embedded digits shifted by up to 7 pixels on their own 28x28 canvas, "
-                                    "no clutter: the study's translation control at MNIST's cost")
+                                    "no clutter: the study's translation control at MNIST's cost", kind="translate")
 def load_translate5k_28(root: Path | None = None) -> ImageData:
     return dataclasses.replace(load_mnist5k(root), name="translate5k-28", kind="translate", canvas=CONTROL_CANVAS,
                                max_shift=CONTROL_MAX_SHIFT, clutter=False)
 
 
 @register_dataset("scale5k-28", "the embedded digits zoomed by 2^U(-1, 0.5) on their own 28x28 canvas, "
-                                "no clutter: the study's scale control at MNIST's cost")
+                                "no clutter: the study's scale control at MNIST's cost", kind="scale")
 def load_scale5k_28(root: Path | None = None) -> ImageData:
     return dataclasses.replace(load_mnist5k(root), name="scale5k-28", kind="scale", canvas=CONTROL_CANVAS,
                                log2_scale=CONTROL_LOG2_SCALE, clutter=False)

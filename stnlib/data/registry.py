@@ -22,16 +22,23 @@ class DatasetEntry:
     name: str
     load: Callable[[Path], ImageData]
     description: str
+    kind: str = "rotation"  # ImageData.kind of what it loads, known without loading it
 
 
 DATASETS: dict[str, DatasetEntry] = {}
 
 
-def register_dataset(name: str, description: str):
+def register_dataset(name: str, description: str, kind: str = "rotation"):
     def decorator(load: Callable[[Path], ImageData]):
-        DATASETS[name] = DatasetEntry(name, load, description)
+        DATASETS[name] = DatasetEntry(name, load, description, kind)
         return load
     return decorator
+
+
+def dataset_kind(name: str) -> str:
+    """The batch transformation of dataset ``name`` (``ImageData.kind``) without loading it;
+    ``"rotation"`` for names that are not registered (precomputed folders)."""
+    return DATASETS[name].kind if name in DATASETS else "rotation"
 
 
 def default_data_root() -> Path:

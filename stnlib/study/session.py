@@ -20,6 +20,7 @@ import torch
 from .. import runs
 from ..config import RunConfig
 from ..data import Batch, ImageData, RandomRotation, augmentation_for, load_dataset
+from ..data.registry import dataset_kind
 from ..evaluation import (PairedComparison, Predictions, collect_predictions, orthogonal_fit, paired_comparison,
                           predicted_angles)
 from ..plotting import figure_problems, use_house_style
@@ -122,7 +123,7 @@ class Study:
         config = RunConfig(
             dataset=p.dataset, model=variant.model, localization=localization, rotation_range=self.rotation_range,
             stn_placement=list(variant.placements), loop=variant.loop, deep=variant.deep,
-            rotate=self.data.kind not in PLACED_KINDS,
+            rotate=dataset_kind(p.dataset) not in PLACED_KINDS,
             optimizer=p.optimizer, lr=p.lr, momentum=p.momentum, batch_size=p.batch_size, **length,
             switch_after_iterations=drops, seed=seed, device=p.device, precision=p.precision,
             loc_lr_multiplier=p.loc_lr_multiplier if variant.localization != "false" else 1.0,
