@@ -35,6 +35,7 @@ def plot_paired_differences(comparisons: list[PairedComparison], ax=None, transf
     import matplotlib.pyplot as plt
     import pandas as pd
     import seaborn as sns
+    from matplotlib.transforms import ScaledTranslation
 
     ax = ax or plt.subplots(figsize=(7.5, 0.8 * len(comparisons) + 1.8))[1]
     names = [f"{c.a} − {c.b}" for c in comparisons]
@@ -48,13 +49,14 @@ def plot_paired_differences(comparisons: list[PairedComparison], ax=None, transf
         ax.errorbar(c.difference, row, xerr=[[c.difference - c.low], [c.high - c.difference]], fmt="D",
                     color="0.15", ms=5, capsize=4, lw=1.3, zorder=3,
                     label="mean, 95 % bootstrap interval" if row == 0 else None)
-        ax.annotate(f"p = {c.p_value:.2g}", (c.high, row), xytext=(6, 0), textcoords="offset points",
-                    va="center", fontsize="small")
+        ax.annotate(f"p = {c.p_value:.2g}", (max(c.high, *c.per_seed), row), xytext=(8, 0), textcoords="offset points",
+                    va="center", fontsize="small")  # right of the interval and of every seed's dot
     ax.axvline(0, color="0.4", lw=1, ls="--", label="no difference")
     values = [0.0] + [v for c in comparisons for v in (c.low, c.high, *c.per_seed)]
     span = max(values) - min(values) or 0.01
     ax.set_xlim(min(values) - 0.08 * span, max(values) + 0.3 * span)  # room for the p-values
     ax.set(xlabel=f"accuracy difference (same {transformation} test images)", ylabel="comparison (a − b)",
            title="Paired differences: each seed (dots), and over seeds and images")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
+    below = ax.transAxes + ScaledTranslation(0, -0.6, ax.figure.dpi_scale_trans)  # clear of the x label
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=below, ncol=2, frameon=False)
     return ax
