@@ -30,18 +30,12 @@ KINDS = ("translate", "scale")
 def transform_images(images: torch.Tensor, kind: str, amount: float | torch.Tensor) -> torch.Tensor:
     """``images`` ``(B, C, H, W)`` shifted by ``amount`` pixels right and down (``translate``) or
     zoomed by the factor ``amount`` about the centre (``scale``); zeros outside. ``amount`` is a
-    number or ``(B,)``; for ``translate`` also ``(B, 2)`` (x, y)."""
+    number, or for ``translate`` also ``(2,)`` or ``(B, 2)`` (x, y)."""
     n, side = len(images), images.shape[-1]
     amount = torch.as_tensor(amount, dtype=torch.float32)
     zeros = torch.zeros(n)
     if kind == "translate":
-        if amount.dim() == 0:
-            pixels = amount.expand(n, 2)
-        elif amount.dim() == 1:
-            pixels = amount[:, None].expand(n, 2)
-        else:
-            pixels = amount
-        theta = geometry.theta_from_angle(zeros, 1.0, pixels * 2 / side)
+        theta = geometry.theta_from_angle(zeros, 1.0, amount.expand(n, 2) * 2 / side)
     elif kind == "scale":
         theta = geometry.theta_from_angle(zeros, amount.expand(n))
     else:
@@ -131,11 +125,12 @@ def spatial_misalignment(model, images: torch.Tensor, kind: str, amount: float, 
         if kind == "translate":
             border = int(abs(amount) * width / images.shape[-1]) + 2
             mask = _inner_mask(height, width, min(border, (min(height, width) - 1) // 2))
-            corrected = [transform_images(transformed, "translate", -c[None].expand(len(images), 2)) for c in candidates]
         else:
             mask = disk_mask(height, width)
-            corrected = [transform_images(transformed, "scale", float(c)) for c in candidates]
-        distances = torch.stack([relative_distance(c, original, mask) for c in corrected])  # (K, B)
+        corrections = -candidates if kind == "translate" else candidates
+        # one corrected copy at a time (a list of all K would hold K times the maps)
+        distances = torch.stack([relative_distance(transform_images(transformed, kind, c), original, mask)
+                                 for c in corrections])  # (K, B)
         best, where = distances.min(0)
         chosen = candidates[where]
         best_value = chosen[:, 0].median().item() if kind == "translate" else chosen.median().item()
