@@ -215,7 +215,7 @@ def load_run(folder, run: int = 0, device: str = "cpu") -> Run:
     model = build_model(config, DataSpec.from_dict(saved["data"]))
     model.grow_to_added_iterations(weights.get("extra_iterations", 0))
     model.load_state_dict(weights["model"])
-    model.to(pick_device(device)).eval()
+    model.to(pick_device(device), memory_format=torch.channels_last).eval()  # as trained: faster convolutions
     history = read_json(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else []
     metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).is_file() else {}
     correct = read_torch(run_dir / CORRECT, "test results") if (run_dir / CORRECT).is_file() else None

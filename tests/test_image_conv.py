@@ -1,4 +1,4 @@
-"""ImageConv2d: the same convolution as nn.Conv2d, with its input gradient computed by fold."""
+"""ImageConv2d: the same convolution as nn.Conv2d, with its input gradient computed by ATen's transposed convolution."""
 import pytest
 import torch
 from torch import nn
@@ -26,11 +26,11 @@ def test_outputs_and_every_gradient_match_conv2d(in_channels, kernel, padding):
 def test_other_cases_take_the_plain_path():
     conv = ImageConv2d(1, 4, 3)
     x = torch.rand(2, 1, 8, 8, requires_grad=True)
-    assert conv._fold_path_applies(x)
-    assert not conv._fold_path_applies(x.detach())  # no input gradient wanted
+    assert conv._transposed_input_grad_applies(x)
+    assert not conv._transposed_input_grad_applies(x.detach())  # no input gradient wanted
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not conv._fold_path_applies(x)
-    assert not ImageConv2d(1, 4, 3, stride=2)._fold_path_applies(x)
+        assert not conv._transposed_input_grad_applies(x)
+    assert not ImageConv2d(1, 4, 3, stride=2)._transposed_input_grad_applies(x)
 
 
 def test_state_dict_is_conv2d_s():

@@ -88,6 +88,8 @@ def test_run_folder_contents_and_load_run(tmp_path, tiny, monkeypatch):
     assert metrics["train_images_per_second"] > 0
     run = stnlib.load_run(folder)
     assert not run.model.training and next(run.model.parameters()).device.type == "cpu"
+    conv_weights = [p for p in run.model.parameters() if p.dim() == 4]  # in the memory layout they trained in
+    assert conv_weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in conv_weights)
     assert run.model(torch.rand(5, 1, 28, 28)).shape == (5, 10)
     assert run.config == cfg and len(run.history) == 2 and run.architecture == "STN-C0"
     assert not list(folder.glob("*.tmp"))

@@ -3,9 +3,10 @@
 Behind an input ST, the classifier's first convolution must pass its gradient back to the
 image (the ST's theta learns through it). For an image with 1 to 3 channels and a large
 kernel (MNIST's CNN: 1 -> 64 channels, 9x9), oneDNN's backward-data kernel is slow on the
-CPU: in fp32 it costs more than the rest of the training step. The same gradient is one
-matrix product, ``(B*H'*W', C_out) @ (C_out, C_in*k*k)``, followed by a col2im
-(``F.fold``). ``ImageConv2d`` computes it that way and leaves everything else (forward,
+CPU: in fp32 it costs more than the rest of the training step. The same gradient is a
+transposed convolution, which ATen's own kernel (``slow_conv_transpose2d``: per image, one
+``(C_in*kh*kw, C_out) @ (C_out, H'*W')`` product and a col2im) computes several times faster
+for these shapes. ``ImageConv2d`` computes it that way and leaves everything else (forward,
 weight and bias gradients, CUDA, autocast) to PyTorch's own kernels.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class _ConvWithFoldInputGrad(torch.autograd.Function):
+class _ConvWithTransposedInputGrad(torch.autograd.Function):
     """``F.conv2d(x, weight, bias, padding=padding)`` (stride 1, dilation 1, one group)."""
 
     @staticmethod
@@ -33,25 +34,23 @@ class _ConvWithFoldInputGrad(torch.autograd.Function):
             _, grad_w, grad_b = torch.ops.aten.convolution_backward(
                 grad_out, x, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], list(ctx.padding),
                 [1, 1], False, [0, 0], 1, [False, need_w, need_b and ctx.has_bias])
-        if need_x:
-            batch, out_channels, out_h, out_w = grad_out.shape
-            # (B*H'*W', C_out) @ (C_out, C_in*kh*kw): the gradient of every unfolded input patch.
-            columns = grad_out.permute(0, 2, 3, 1).reshape(-1, out_channels) @ weight.reshape(out_channels, -1)
-            grad_x = F.fold(columns.view(batch, out_h * out_w, -1).transpose(1, 2), x.shape[-2:],
-                            weight.shape[-2:], padding=ctx.padding)
+        if need_x:  # the transposed convolution, by ATen's kernel (oneDNN's is the slow one here)
+            kernel_size = list(weight.shape[-2:])
+            grad_x = torch.ops.aten.slow_conv_transpose2d(grad_out.contiguous(), weight, kernel_size, None, [1, 1],
+                                                          list(ctx.padding), [0, 0], [1, 1])
         return grad_x, grad_w, grad_b, None
 
 
 class ImageConv2d(nn.Conv2d):
-    """``nn.Conv2d`` (same parameters and state dict) whose input gradient is computed as a matrix
-    product and ``F.fold`` on the CPU in fp32; any other case takes ``nn.Conv2d``'s path."""
+    """``nn.Conv2d`` (same parameters and state dict) whose input gradient is computed by ATen's
+    transposed convolution on the CPU in fp32; any other case takes ``nn.Conv2d``'s path."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._fold_path_applies(x):
-            return _ConvWithFoldInputGrad.apply(x, self.weight, self.bias, self.padding)
+        if self._transposed_input_grad_applies(x):
+            return _ConvWithTransposedInputGrad.apply(x, self.weight, self.bias, self.padding)
         return super().forward(x)
 
-    def _fold_path_applies(self, x: torch.Tensor) -> bool:
+    def _transposed_input_grad_applies(self, x: torch.Tensor) -> bool:
         return (x.requires_grad and torch.is_grad_enabled() and x.device.type == "cpu"
                 and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
                 and self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1
