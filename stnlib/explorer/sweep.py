@@ -47,7 +47,7 @@ def plot_sweep(views: list[View]):
     return fig
 
 
-def redraw_milliseconds(state: ExplorerState, figure: ExplorerFigure | None = None, moves: int = 40) -> float:
+def redraw_milliseconds(state: ExplorerState, figure: ExplorerFigure | None = None, moves: int = 20) -> float:
     """Median time of one slider move: recompute the view and render the PNG, in milliseconds."""
     figure = figure or ExplorerFigure()
     figure.render(state.view, state.trail)  # the first draw builds the figure
