@@ -1,11 +1,13 @@
 """Training speed of the flagship STN-C0 on mnist5k: the original's data path against stnlib's.
 
 (a) the original's path, re-created: a torchvision ``RandomRotation(90, bilinear)``
-    + ``ToTensor`` pipeline on PIL images in a DataLoader with 4 workers, fp32;
+    + ``ToTensor`` pipeline on PIL images in a DataLoader with 4 workers, fp32, training
+    the original's layers (plain ``nn.Conv2d`` in NCHW memory; ``--same-model`` gives it
+    stnlib's layers instead, so that only the data path differs);
 (b) stnlib's path: ``stnlib.train.Trainer`` (device-resident data, batched
     rotation, its default precision).
 
-Both train the same model (CNN classifier, CNN localization, ST at 0, Adam
+Both train the same architecture (CNN classifier, CNN localization, ST at 0, Adam
 0.001, batch 256) for the same number of epochs, alternating a/b per seed, and
 both are scored by the same evaluator (10 passes of freshly rotated test
 digits, fp32). Prints images/s (median over seeds), accuracy (mean and std),
@@ -39,6 +41,7 @@ from stnlib.data import RandomRotation, load_dataset
 from stnlib.device import cpu_has_bf16, cpu_model_name, resolve_precision
 from stnlib.evaluation import test_accuracy
 from stnlib.models import build_model
+from stnlib.models.image_conv import ImageConv2d
 from stnlib.train import Trainer
 
 FLAGSHIP = dict(dataset="mnist5k", model="CNN", localization="CNN", stn_placement=[0], rotate=True,
@@ -89,11 +92,20 @@ def in_fresh_process(function, *args):
         return pool.submit(function, *args).result()
 
 
-def original_whole_command(epochs: int, seed: int) -> float:
+def with_original_layers(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with every ``ImageConv2d`` turned back into the plain ``nn.Conv2d`` the original code uses
+    (same weights; only the input gradient's kernel differs)."""
+    for module in model.modules():
+        if isinstance(module, ImageConv2d):
+            module.__class__ = torch.nn.Conv2d
+    return model
+
+
+def original_whole_command(epochs: int, seed: int, same_model: bool = False) -> float:
     """Seconds for the original's whole command: training, a test pass per epoch, 10 final passes."""
     data = load_dataset("mnist5k")
     start = time.perf_counter()
-    model, _ = train_original_path(data, epochs, seed, after_epoch=lambda m: original_test_pass(
+    model, _ = train_original_path(data, epochs, seed, same_model, after_epoch=lambda m: original_test_pass(
         m, data.test_images, data.test_labels))
     for _ in range(10):
         original_test_pass(model, data.test_images, data.test_labels)
@@ -110,10 +122,12 @@ def stnlib_whole_command(epochs: int, seed: int, precision: str) -> float:
     return time.perf_counter() - start
 
 
-def train_original_path(data, epochs: int, seed: int, after_epoch=lambda model: None):
+def train_original_path(data, epochs: int, seed: int, same_model: bool = False, after_epoch=lambda model: None):
     torch.manual_seed(seed)
     config = RunConfig(**FLAGSHIP, epochs=epochs, seed=seed)
     model = build_model(config, data.spec)
+    if not same_model:
+        with_original_layers(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     loader = DataLoader(PILDigits(data.train_images, data.train_labels), batch_size=256, shuffle=True,
                         num_workers=4, generator=torch.Generator().manual_seed(seed), persistent_workers=True,
@@ -130,10 +144,10 @@ def train_original_path(data, epochs: int, seed: int, after_epoch=lambda model: 
     return model, seen / (time.perf_counter() - start)
 
 
-def original_path_speed(epochs: int, seed: int) -> tuple[float, float]:
+def original_path_speed(epochs: int, seed: int, same_model: bool = False) -> tuple[float, float]:
     """(training images/s, final accuracy) of the original's path."""
     data = load_dataset("mnist5k")
-    model, speed = train_original_path(data, epochs, seed)
+    model, speed = train_original_path(data, epochs, seed, same_model)
     return speed, score(model, data, seed)
 
 
@@ -187,6 +201,8 @@ def main():
     parser.add_argument("--precision", default="auto", help="stnlib's precision: auto, fp32 or bf16")
     parser.add_argument("--no-end-to-end", dest="end_to_end", action="store_false",
                         help="measure training only, not the whole commands")
+    parser.add_argument("--same-model", action="store_true",
+                        help="the original's path trains stnlib's layers (ImageConv2d), so only the data path differs")
     args = parser.parse_args()
 
     data = load_dataset("mnist5k")
@@ -197,7 +213,7 @@ def main():
     rows = {"original": [], "stnlib": []}
     precision = args.precision
     for seed in range(args.seeds):
-        rows["original"].append(in_fresh_process(original_path_speed, args.epochs, seed))
+        rows["original"].append(in_fresh_process(original_path_speed, args.epochs, seed, args.same_model))
         speed, accuracy, precision = in_fresh_process(stnlib_path_speed, args.epochs, seed, args.precision)
         rows["stnlib"].append((speed, accuracy))
         print(f"seed {seed}: original {rows['original'][-1][0]:,.0f} img/s acc {rows['original'][-1][1]:.4f} | "
@@ -205,7 +221,7 @@ def main():
 
     print(f"\n{'path':<34}{'images/s (median)':>18}{'accuracy mean':>15}{'std':>8}")
     medians = {}
-    for name, label in (("original", "(a) original: PIL, 4 workers, fp32"), ("stnlib", f"(b) stnlib ({precision})")):
+    for name, label in (("original", "(a) original: PIL, 4 workers, fp32" + (", stnlib's layers" if args.same_model else "")), ("stnlib", f"(b) stnlib ({precision})")):
         speeds, accuracies = zip(*rows[name])
         medians[name] = statistics.median(speeds)
         spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
@@ -215,7 +231,7 @@ def main():
     if args.end_to_end:
         whole = {"original": [], "stnlib": []}
         for seed in range(args.seeds):
-            whole["original"].append(in_fresh_process(original_whole_command, args.epochs, seed))
+            whole["original"].append(in_fresh_process(original_whole_command, args.epochs, seed, args.same_model))
             whole["stnlib"].append(in_fresh_process(stnlib_whole_command, args.epochs, seed, args.precision))
         seconds = {name: statistics.median(values) for name, values in whole.items()}
         print(f"end to end (training, a test pass per epoch, 10 final passes), median over seeds: original "
