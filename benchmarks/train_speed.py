@@ -221,7 +221,8 @@ def main():
 
     print(f"\n{'path':<34}{'images/s (median)':>18}{'accuracy mean':>15}{'std':>8}")
     medians = {}
-    for name, label in (("original", "(a) original: PIL, 4 workers, fp32" + (", stnlib's layers" if args.same_model else "")), ("stnlib", f"(b) stnlib ({precision})")):
+    original_label = "(a) original: PIL, 4 workers, fp32" + (", stnlib's layers" if args.same_model else "")
+    for name, label in (("original", original_label), ("stnlib", f"(b) stnlib ({precision})")):
         speeds, accuracies = zip(*rows[name])
         medians[name] = statistics.median(speeds)
         spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0

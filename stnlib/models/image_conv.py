@@ -6,8 +6,9 @@ kernel (MNIST's CNN: 1 -> 64 channels, 9x9), oneDNN's backward-data kernel is sl
 CPU: in fp32 it costs more than the rest of the training step. The same gradient is a
 transposed convolution, which ATen's own kernel (``slow_conv_transpose2d``: per image, one
 ``(C_in*kh*kw, C_out) @ (C_out, H'*W')`` product and a col2im) computes several times faster
-for these shapes. ``ImageConv2d`` computes it that way and leaves everything else (forward,
-weight and bias gradients, CUDA, autocast) to PyTorch's own kernels.
+for these shapes (the flagship's training in fp32 on 2 cores: +25 % images/s with AVX2, +47 % with
+AVX-512, against plain ``nn.Conv2d``). ``ImageConv2d`` computes it that way and leaves everything
+else (forward, weight and bias gradients, CUDA, autocast) to PyTorch's own kernels.
 """
 from __future__ import annotations
 
