@@ -54,6 +54,15 @@ def test_the_statistical_plots_pass_the_check_and_show_every_seed():
     assert any(len(c.get_offsets()) == 3 for c in ax.collections)
 
 
+
+def test_the_p_value_stands_right_of_the_dots_and_of_the_zero_line():
+    below_zero = PairedComparison("STN-SL2", "STN-C0x2", -0.04, -0.065, -0.005, 0.005, [-0.06, -0.06, -0.004], [0.01] * 3)
+    above_zero = PairedComparison("STN-C0", "no ST", 0.035, 0.02, 0.05, 0.001, [0.03, 0.06, 0.035], [0.01] * 3)
+    ax = plot_paired_differences([below_zero, above_zero])
+    labels = {t.get_text(): t for t in ax.texts if t.get_text().startswith("p = ")}
+    assert labels["p = 0.005"].xy[0] == 0.0 and labels["p = 0.001"].xy[0] == 0.06
+    assert all(t.xyann[0] >= 10 for t in labels.values())  # points to the right of the anchor
+
 def test_the_angle_histogram_has_a_colour_bar_and_a_visible_diagonal():
     true = torch.linspace(-90, 90, 400)
     ax = plot_angle_histogram(true, 0.8 * true, title="STN-C0")

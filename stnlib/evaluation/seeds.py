@@ -49,8 +49,9 @@ def plot_paired_differences(comparisons: list[PairedComparison], ax=None, transf
         ax.errorbar(c.difference, row, xerr=[[c.difference - c.low], [c.high - c.difference]], fmt="D",
                     color="0.15", ms=5, capsize=4, lw=1.3, zorder=3,
                     label="mean, 95 % bootstrap interval" if row == 0 else None)
-        ax.annotate(f"p = {c.p_value:.2g}", (max(c.high, *c.per_seed), row), xytext=(8, 0), textcoords="offset points",
-                    va="center", fontsize="small")  # right of the interval and of every seed's dot
+        # right of the interval, of every seed's dot and of the zero line, clear of the dots' radius
+        ax.annotate(f"p = {c.p_value:.2g}", (max(0.0, c.high, *c.per_seed), row), xytext=(12, 0),
+                    textcoords="offset points", va="center", fontsize="small")
     ax.axvline(0, color="0.4", lw=1, ls="--", label="no difference")
     values = [0.0] + [v for c in comparisons for v in (c.low, c.high, *c.per_seed)]
     span = max(values) - min(values) or 0.01
