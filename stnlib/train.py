@@ -336,16 +336,18 @@ class Trainer:
                 self.log(format_epoch(entry, self.epochs))
                 if self.on_epoch is not None:
                     self.on_epoch(entry)
+            return self.finish(time.perf_counter() - wall_start)
         finally:
             _restore_signal_handlers(previous)
-        return self.finish(time.perf_counter() - wall_start)
 
     def finish(self, wall_seconds: float) -> RunResult:
+        self._stop_if_requested()
         # Seeded by the run's seed alone, so runs of different architectures with the same seed are
         # scored on the very same rotated test images (paired comparisons).
         correctness = None if self.config.pretrain else test_correctness(
             self.model, self.data.test_images, self.data.test_labels, self.test_augmentation,
             self.config.eval_passes, seed=self.seed + 7_919, precision=self.precision)
+        self._stop_if_requested()
         passes = [] if correctness is None else correctness.float().mean(1).tolist()
         train_seconds = sum(e["train_seconds"] for e in self.history)
         trained_images = sum(e["images_per_second"] * e["train_seconds"] for e in self.history)
@@ -365,6 +367,11 @@ class Trainer:
                 runs.save_torch(self.folder / runs.CORRECT, correctness)
             runs.save_json(self.folder / runs.METRICS, metrics)
         return RunResult(self.folder, self.history, metrics)
+
+    def _stop_if_requested(self) -> None:
+        """Before or after the final evaluation: every epoch is in the checkpoint, and ``--resume`` scores it."""
+        if self.stop_requested:
+            raise Interrupted(f"stopped in the final evaluation, after all {self.epoch} epochs")
 
     def _install_signal_handlers(self):
         def request_stop(signum, frame):

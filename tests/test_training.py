@@ -1,6 +1,8 @@
 """The training loop through the Python API, on data built in memory."""
 import dataclasses
 import math
+import os
+import signal
 
 import pytest
 import torch
@@ -69,6 +71,23 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_run(tmp_path, tiny
         Trainer.train_step = original_step
     resumed = fit(cut, resume=True, data=tiny, progress=False, log=lambda _: None)[0]
     assert [e["epoch"] for e in resumed.history] == [1, 2, 3]
+    assert without_timing(resumed.history) == without_timing(whole.history)
+    assert resumed.metrics["test_accuracy_passes"] == whole.metrics["test_accuracy_passes"]
+
+
+def test_sigterm_in_the_final_evaluation_stops_with_every_epoch_kept_and_resume_scores_it(tmp_path, tiny):
+    whole = fit(config(tmp_path / "whole"), data=tiny, progress=False, log=lambda _: None)[0]
+    cut = config(tmp_path / "cut")
+
+    def terminate_after_the_last_epoch(entry):
+        if entry["epoch"] == cut.epochs:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler only asks training to stop
+    with pytest.raises(Interrupted, match="final evaluation, after all 2 epochs"):
+        fit(cut, data=tiny, progress=False, log=lambda _: None, on_epoch=terminate_after_the_last_epoch)
+    run_dir = runs.run_dirs(tmp_path / "cut", 1)[0]
+    assert not (run_dir / runs.METRICS).exists() and not (run_dir / runs.FINAL).exists()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers restored after the stop
+    resumed = fit(cut, resume=True, data=tiny, progress=False, log=lambda _: None)[0]
     assert without_timing(resumed.history) == without_timing(whole.history)
     assert resumed.metrics["test_accuracy_passes"] == whole.metrics["test_accuracy_passes"]
 
