@@ -69,7 +69,7 @@ def test_recorded_accuracies_are_shares(smoke_run):
     control = results["07_translation_scale"]
     assert control["datasets"] == {"translate": "translate5k-28", "scale": "scale5k-28"}
     for kind in ("translate", "scale"):
-        assert [(c["a"], c["b"]) for c in control["comparisons"][kind]] == [("STN-C0", "STN-C1"), ("STN-C0", "no ST")]
+        assert [(c["a"], c["b"]) for c in control["comparisons"][kind]] == [("STN-C0", "STN-C1")]
         assert [row["index"] for row in control["alignment"][kind]] == [0, 3]
     assert max(row["residual"] for row in control["alignment"]["translate"]) < 1e-4  # shifts align exactly
     assert {r["profile"] for r in results.values()} == {"smoke"}
