@@ -5,7 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
-from stnlib.evaluation import PairedComparison, plot_accuracy_over_seeds, plot_angle_histogram, plot_paired_differences
+from stnlib.evaluation import (PairedComparison, plot_accuracy_over_seeds, plot_angle_histogram, plot_paired_differences,
+                               plot_st_learning)
 from stnlib.plotting import ARCHITECTURE_COLORS, color_of, figure_problems, image_panel, palette
 
 
@@ -71,3 +72,16 @@ def test_the_angle_histogram_has_a_colour_bar_and_a_visible_diagonal():
     diagonal = next(line for line in ax.get_lines() if line.get_label() == "undoes exactly the true angle")
     assert diagonal.get_color() != ax.get_facecolor()
     assert "slope 0.80" in ax.get_legend().get_texts()[1].get_text()
+
+
+def test_the_st_learning_legend_stands_below_the_panels_clear_of_every_curve():
+    history = [{"epoch": e, "angle_slope": 0.05 * e, "angle_r": 0.06 * e} for e in range(1, 11)]
+    flat = [{"epoch": e, "angle_slope": 0.0, "angle_r": 0.1} for e in range(1, 11)]
+    axes = plot_st_learning({"quick": [history, history], "slow": [flat]}, images_per_epoch=4000)
+    fig = axes[0].figure
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["quick", "slow", "target: slope 0.8, r 0.9"]
+    assert all(ax.get_legend() is None and legend.y1 <= ax.get_window_extent().y0 for ax in axes)
+    assert not figure_problems(fig)
+    plt.close(fig)

@@ -58,7 +58,7 @@ def plot_st_learning(curves: dict[str, list[list[dict]]], images_per_epoch: int,
     (entries with ``angle_slope`` and ``angle_r``, see ``stnlib.train``); one thin line per seed."""
     import matplotlib.pyplot as plt
 
-    axes = axes if axes is not None else plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)[1]
+    axes = axes if axes is not None else plt.subplots(1, 2, figsize=(10, 4.0), sharex=True, layout="constrained")[1]
     colors = series_colors(curves)
     for index, (name, histories) in enumerate(curves.items()):
         for seed, history in enumerate(histories):
@@ -68,9 +68,11 @@ def plot_st_learning(curves: dict[str, list[list[dict]]], images_per_epoch: int,
                         lw=1.2, alpha=0.85,
                         label=name if seed == 0 else None)
     for ax, title, target in ((axes[0], "Slope of undone vs true angle", 0.8), (axes[1], "r (undone, true angle)", 0.9)):
-        ax.axhline(target, color="0.3", ls=":", lw=1, label=f"target {target:g}")
+        ax.axhline(target, color="0.3", ls=":", lw=1, label="target: slope 0.8, r 0.9" if ax is axes[0] else None)
         ax.set(xlabel="training images seen", title=title, ylim=(-0.05, 1.05))
     axes[0].set_ylabel("slope (1 = undoes the whole rotation)")
     axes[1].set_ylabel("r")
-    axes[0].legend(loc="lower right")
+    # Below both panels: inside, the legend hid the curves of a recipe whose ST stays near 0.
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].figure.legend(handles, labels, loc="outside lower center", ncol=len(labels))
     return axes
