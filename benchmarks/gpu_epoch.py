@@ -6,7 +6,8 @@ training loop reads the loss back to the host every ``stnlib.train.READ_BACK_STE
 steps, so the GPU never waits for the host within an epoch. Prints the median epoch
 time over ``--epochs`` epochs after one warm-up epoch, and images/s.
 
-    python benchmarks/gpu_epoch.py                 # CUDA, bf16 autocast
+    python benchmarks/gpu_epoch.py                 # CUDA, fp32 (--precision auto)
+    python benchmarks/gpu_epoch.py --precision bf16
     python benchmarks/gpu_epoch.py --device cpu --images 4000 --epochs 2
 """
 from __future__ import annotations

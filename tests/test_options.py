@@ -169,7 +169,9 @@ def test_precision_auto_follows_the_device(tmp_path, tiny, monkeypatch):
     for native, expected in ((False, "fp32"), (True, "bf16")):
         monkeypatch.setattr(stnlib.device, "cpu_has_bf16", lambda native=native: native)
         assert resolve_precision("auto", torch.device("cpu")) == expected
+        assert resolve_precision("auto", torch.device("cuda")) == "fp32"  # bf16 does not pay on a GPU here
     assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cuda")) == "bf16"
     monkeypatch.setattr(stnlib.device, "cpu_has_bf16", lambda: False)
     metrics = fit(config(tmp_path, epochs=1, precision="auto"), data=tiny, **QUIET)[0].metrics
     assert metrics["precision"] == "fp32"
