@@ -35,7 +35,7 @@ class Profile:
     description: str = ""
 
 
-# The quick recipe is stnlib's own choice (benchmarks/st_recipes.py, over 70 recipes x 3-4 seeds; notebook 00
+# The quick recipe is stnlib's own choice (benchmarks/st_recipes.py, over 80 recipes on 2-4 seeds; notebook 00
 # shows the evidence): a slow classifier (Adam 3e-4) and a localization network that learns 40x faster
 # (0.012) make the input ST undo most of each rotation within 16 epochs of the 4,000 mnist5k digits.
 # A faster classifier (Adam 1e-3 or 3e-3) learns the rotated digits on its own first and leaves the ST

@@ -27,7 +27,7 @@ C0, C1, C2 = (Variant(f"STN-C{k}", "FCN", (index,)) for k, index in enumerate((0
 SL1, SL2 = (Variant(f"STN-SL{k}", "FCN", (index,), loop=True) for k, index in ((1, 3), (2, 6)))
 DL1, DL2 = (Variant(f"STN-DL{k}", "FCN", (index,), deep=True) for k, index in ((1, 3), (2, 6)))
 
-# What the quick profile's 15-minute budget holds, with 3 seeds each: C0 against C1 and against the
+# What the quick profile trains, with 3 seeds each: C0 against C1 and against the
 # classifier without ST (C2 would add a model per seed), SL2 against DL2 (the pair where the paper
 # expects DL to fail), C0 against two iterations of C0. Notebooks take other tuples as well.
 # The field's other answer: a CNN made invariant to quarter turns by construction (p4 group
@@ -49,5 +49,5 @@ def iterated(variant: Variant, iterations: int) -> Variant:
 ITERATION_VARIANTS = (C0, iterated(C0, 2))
 EQUIVARIANT_VARIANTS = (P4CNN, NO_ST, C0, SL2)  # notebook 08: the equivariant CNN beside the study's answers
 # Notebook 07: the input ST against the feature-map ST on shifted and zoomed digits (no claim needs the
-# classifier without ST there, and the quick profile's budget does not hold it).
+# classifier without ST there; its six runs would add about a minute on 2 CPU cores).
 CONTROL_VARIANTS = (C0, C1)
