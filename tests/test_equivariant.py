@@ -81,3 +81,19 @@ def test_p4cnn_logits_are_invariant_to_quarter_turns_untrained_and_trained(tiny)
 def test_an_st_can_sit_in_front_of_the_p4cnn():
     net = STNetwork("P4CNN", (1, 28, 28), localization="FCN", placements=[0])
     assert net.architecture == "STN-C0" and net(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_a_channels_last_p4cnn_runs_its_maps_channels_last_with_the_same_logits():
+    torch.manual_seed(0)
+    images = torch.rand(4, 1, 28, 28)  # one input channel: the layout NCHW strides would leave ambiguous
+    model = STNetwork("P4CNN", (1, 28, 28)).eval()
+    expected = model(images)
+    model = model.to(memory_format=torch.channels_last)
+    maps = []
+    for layer in model.layers:
+        if isinstance(layer, (LiftingConv2d, GroupConv2d)):
+            layer.register_forward_hook(lambda module, inputs, output: maps.append(output))
+    logits = model(images)
+    assert len(maps) == 2 and all(m.is_contiguous(memory_format=torch.channels_last) and not m.is_contiguous()
+                                  for m in maps)
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-5)

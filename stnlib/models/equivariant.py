@@ -38,7 +38,8 @@ class LiftingConv2d(nn.Module):
         return turned.flatten(0, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.expanded_weight(), self.bias.repeat_interleave(ORIENTATIONS))
+        return F.conv2d(x, _in_memory_format_of(self.weight, self.expanded_weight()),
+                        self.bias.repeat_interleave(ORIENTATIONS))
 
 
 class GroupConv2d(nn.Module):
@@ -61,7 +62,18 @@ class GroupConv2d(nn.Module):
         return torch.stack(turned, 1).flatten(0, 1).flatten(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.expanded_weight(), self.bias.repeat_interleave(ORIENTATIONS))
+        return F.conv2d(x, _in_memory_format_of(self.weight, self.expanded_weight()),
+                        self.bias.repeat_interleave(ORIENTATIONS))
+
+
+def _in_memory_format_of(parameter: torch.Tensor, expanded: torch.Tensor) -> torch.Tensor:
+    """``expanded`` in channels-last memory when the model was moved there (``parameter`` is), so that
+    the convolution runs, and emits its maps, channels-last like the other models' (NCHW maps make
+    oneDNN's convolutions and max pooling several times slower). ``clone`` writes the strides out even
+    for one input channel, where ``contiguous`` would keep the NCHW strides of an ambiguous layout."""
+    if parameter.dim() == 4 and parameter.stride(1) == 1:  # channels-last strides, one channel included
+        return expanded.clone(memory_format=torch.channels_last)
+    return expanded
 
 
 class InvariantPool(nn.Module):
