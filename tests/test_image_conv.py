@@ -23,6 +23,24 @@ def test_outputs_and_every_gradient_match_conv2d(in_channels, kernel, padding):
         torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
 
 
+def test_input_gradient_does_not_depend_on_the_filters_memory_format():
+    """A model moved to channels-last memory holds its one-channel filters with ambiguous strides;
+    the input gradient must come from the same kernel, to the bit, either way."""
+    torch.manual_seed(0)
+    state = ImageConv2d(1, 64, 9).state_dict()
+    x = torch.rand(16, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+    grads = []
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        conv = ImageConv2d(1, 64, 9)
+        conv.load_state_dict(state)
+        conv.to(memory_format=memory_format)
+        leaf = x.clone().requires_grad_()
+        out = conv(leaf)
+        out.backward(torch.linspace(-1, 1, out.numel()).view_as(out))
+        grads.append(leaf.grad)
+    assert torch.equal(grads[0], grads[1])
+
+
 def test_other_cases_take_the_plain_path():
     conv = ImageConv2d(1, 4, 3)
     x = torch.rand(2, 1, 8, 8, requires_grad=True)
