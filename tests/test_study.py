@@ -17,8 +17,8 @@ def test_variants_map_to_the_original_cli_options(tmp_path):
 def test_quick_recipe_reaches_every_run_of_the_profile(tmp_path):
     study = Study("quick", output=str(tmp_path))
     config = study.config(C0, seed=1)
-    assert (config.optimizer, config.lr, config.loc_lr_multiplier, config.batch_size, config.epochs) == \
-        ("adam", 3e-4, 40.0, 128, 16)
+    assert (config.optimizer, config.lr, config.loc_lr_multiplier, config.batch_size, config.epochs,
+            config.weight_decay) == ("adam", 3e-4, 40.0, 128, 16, 1e-4)
     assert config.switch_after_iterations == [384]  # lr / 10 after 12 of 16 epochs of 32 batches
     assert config.precision == "fp32" and study.config(NO_ST).loc_lr_multiplier == 1.0
     other = study.config(C0, seed=0, lr=1e-3, batch_size=256)
@@ -31,6 +31,7 @@ def test_paper_profile_is_the_original_codes_long_schedule(tmp_path, tiny):
     assert (config.optimizer, config.lr, config.momentum, config.batch_size, config.iterations, config.epochs) == \
         ("sgd", 0.01, 0.0, 256, 150_000, None)
     assert config.switch_after_iterations == [50_000, 100_000] and config.loc_lr_multiplier == 1.0
+    assert config.weight_decay == 0.0  # the original's default
     shortened_study = Study("paper", output=str(tmp_path), device="cpu", epochs=2)
     shortened_study._data = tiny  # full MNIST is not needed to count batches
     shortened = shortened_study.config(C0)
