@@ -1,4 +1,7 @@
-"""Re-run every study notebook headlessly with papermill: ``python -m stnlib.reproduce --profile quick``.
+"""Re-run the study notebooks headlessly with papermill: ``python -m stnlib.reproduce --profile quick``.
+
+Runs every numbered notebook except those the profile leaves out of its time budget (the quick
+profile: 08, the equivariant baseline); ``--only 08`` runs just those named, ``--all`` every one.
 
 Writes the executed notebooks to ``<output>/notebooks/``, figures to ``--figures`` (default
 ``<output>/figures``; only ``make study`` passes the committed ``figures/``), each
@@ -24,6 +27,21 @@ def find_notebooks(folder: Path) -> list[Path]:
     if not notebooks:
         raise StnlibError(f"no numbered notebooks in {folder}; pass --notebooks")
     return notebooks
+
+
+def select_notebooks(found: list[Path], profile: str, only: list[str] | None = None,
+                     run_all: bool = False) -> tuple[list[Path], list[Path]]:
+    """(to run, left out): ``only`` (two-digit numbers) picks notebooks by number; otherwise every
+    notebook except the profile's optional ones, unless ``run_all``."""
+    numbers = {path.name[:2]: path for path in found}
+    if only:
+        unknown = [number for number in only if number not in numbers]
+        if unknown:
+            raise StnlibError(f"no notebook numbered {', '.join(unknown)}; choose from {', '.join(numbers)}")
+        return [path for number, path in numbers.items() if number in only], []
+    optional = () if run_all else PROFILES[profile].optional_notebooks
+    return ([path for number, path in numbers.items() if number not in optional],
+            [path for number, path in numbers.items() if number in optional])
 
 
 def run_notebook(notebook: Path, executed: Path, parameters: dict) -> float:
@@ -73,18 +91,22 @@ def summary_markdown(profile: str, timings: list[tuple[str, float, str]], study:
              "## STN-C0 undoes the rotation (held-out digits, per seed)", "", *input_st_lines(results), "",
              "## Claims", "", claims, "",
              "## Notebooks", "", "| notebook | seconds | status |", "|---|---|---|"]
-    lines += [f"| {name} | {seconds:.0f} | {status} |" for name, seconds, status in timings]
+    lines += [f"| {name} | {'' if status.startswith('left out') else f'{seconds:.0f}'} | {status} |"
+              for name, seconds, status in timings]
     lines += ["", f"Total: {sum(s for _, s, _ in timings):.0f} s.", ""]
     figures = sorted(p.name for p in study.figures.glob("*.png"))
     lines += ["## Figures", ""] + [f"- `{study.figures / name}`" for name in figures]
     return "\n".join(lines) + "\n"
 
 
-def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path, log=print) -> list[tuple[str, float, str]]:
-    """Run every numbered notebook headlessly under ``profile``; figures go to ``figures``
-    (default ``<output>/figures``: the committed ``figures/`` only when asked for)."""
+def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path, log=print,
+              only: list[str] | None = None, run_all: bool = False) -> list[tuple[str, float, str]]:
+    """Run the numbered notebooks headlessly under ``profile`` (see ``select_notebooks``); figures go
+    to ``figures`` (default ``<output>/figures``: the committed ``figures/`` only when asked for).
+    Returns (notebook, seconds, status) per notebook, status ``ok``, ``failed: ...`` or ``left out: ...``."""
     if profile not in PROFILES:
         raise StnlibError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    chosen, left_out = select_notebooks(find_notebooks(notebooks), profile, only, run_all)
     output = output.resolve()
     figures = (figures or output / "figures").resolve()
     ensure_folder(ensure_folder(output, "--output folder") / "notebooks", "notebooks folder")
@@ -92,7 +114,7 @@ def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path,
     parameters = {"profile": profile, "output": str(output), "figures": str(figures), "interactive": False,
                   "progress": False}
     timings = []
-    for notebook in find_notebooks(notebooks):
+    for notebook in chosen:
         log(f"running {notebook.name} ({profile})")
         start = time.perf_counter()
         try:
@@ -102,6 +124,10 @@ def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path,
             status = f"failed: {type(error).__name__}: {str(error).strip().splitlines()[-1][:200]}"
         log(f"  {status} in {seconds:.0f} s")
         timings.append((notebook.stem, seconds, status))
+    for notebook in left_out:
+        status = f"left out: not in the {profile} profile's time budget (--only {notebook.name[:2]} runs it)"
+        log(f"{notebook.name}: {status}")
+        timings.append((notebook.stem, 0.0, status))
     study = Study(profile, output=str(output), figures=str(figures))
     save_text(output / "summary.md", summary_markdown(profile, timings, study))
     log(f"summary: {output / 'summary.md'}")
@@ -115,15 +141,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", default=None,
                         help="where figures are saved (default: OUTPUT/figures; make study writes the committed figures/)")
     parser.add_argument("--notebooks", default=None, help="folder of numbered notebooks (default: the project's)")
+    selection = parser.add_mutually_exclusive_group()
+    selection.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, by number (e.g. --only 08)")
+    selection.add_argument("--all", action="store_true", dest="run_all",
+                           help="also run the notebooks the profile leaves out of its time budget")
     args = parser.parse_args(argv)
     notebooks = Path(args.notebooks) if args.notebooks else (
         Path("notebooks") if Path("notebooks").is_dir() else PACKAGE_ROOT / "notebooks")
     try:
-        timings = reproduce(args.profile, Path(args.output), Path(args.figures) if args.figures else None, notebooks)
+        timings = reproduce(args.profile, Path(args.output), Path(args.figures) if args.figures else None, notebooks,
+                            only=args.only, run_all=args.run_all)
     except StnlibError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    failed = [name for name, _, status in timings if status != "ok"]
+    failed = [name for name, _, status in timings if status.startswith("failed")]
     if failed:
         print(f"error: {len(failed)} notebook(s) failed: {', '.join(failed)} (see {args.output}/summary.md)",
               file=sys.stderr)

@@ -180,6 +180,7 @@ def test_api_errors_share_a_base_class():
 @pytest.mark.parametrize("argv, message", [
     (["--profile", "huge"], "unknown profile 'huge'"),
     (["--profile", "smoke", "--notebooks", "."], "no numbered notebooks"),
+    (["--profile", "smoke", "--only", "42"], "no notebook numbered 42; choose from 00, 01"),
 ])
 def test_reproduce(argv, message, tmp_path, capsys):
     assert reproduce_main(argv + ["--output", str(tmp_path / "o"), "--figures", str(tmp_path / "f")]) == 2

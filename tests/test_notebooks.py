@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from stnlib.reproduce import find_notebooks, main, reproduce
+from stnlib.reproduce import find_notebooks, main, reproduce, select_notebooks
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 MAX_CELL_LINES = 25
@@ -91,6 +91,34 @@ def test_the_claims_table_covers_every_claim(smoke_run):
     claims = json.loads((out / "results" / "results" / "smoke" / "09_claims.json").read_text())["claims"]
     assert [c["claim"] for c in claims] == ["C1", "C2", "C3", "C4", "C5", "C6"]
     assert all(c["verdict"] != "not measured" and c["measured"] for c in claims)
+
+
+def test_the_quick_profile_leaves_out_its_optional_notebooks_unless_asked():
+    found = find_notebooks(NOTEBOOKS)
+    names = lambda paths: [p.name[:2] for p in paths]  # noqa: E731
+    chosen, left_out = select_notebooks(found, "quick")
+    assert names(left_out) == ["08"] and "08" not in names(chosen) and names(chosen)[-1] == "09"
+    assert names(select_notebooks(found, "quick", run_all=True)[0]) == names(found)
+    assert select_notebooks(found, "quick", only=["08", "02"]) == ([found[2], found[names(found).index("08")]], [])
+    assert names(select_notebooks(found, "smoke")[0]) == names(found)  # the tests run every notebook
+
+
+@pytest.mark.slow
+def test_reproduce_lists_left_out_notebooks_in_the_summary(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for name in ("00_first", "08_equivariant_baseline"):
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), folder / f"{name}.ipynb")
+    timings = reproduce("quick", tmp_path / "out", None, folder, log=lambda _: None)
+    assert [(name, status.split(":")[0]) for name, _, status in timings] == [("00_first", "ok"),
+                                                                            ("08_equivariant_baseline", "left out")]
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| 08_equivariant_baseline |  | left out: not in the quick profile's time budget (--only 08 runs it) |" \
+        in summary
+    assert main(["--profile", "quick", "--notebooks", str(folder), "--output", str(tmp_path / "out2"),
+                 "--only", "08"]) == 0
+    assert (tmp_path / "out2" / "notebooks" / "08_equivariant_baseline.ipynb").is_file()
+    assert not (tmp_path / "out2" / "notebooks" / "00_first.ipynb").exists()
 
 
 def test_reproduce_rejects_an_unknown_profile(capsys):

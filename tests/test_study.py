@@ -18,7 +18,7 @@ def test_quick_recipe_reaches_every_run_of_the_profile(tmp_path):
     study = Study("quick", output=str(tmp_path))
     config = study.config(C0, seed=1)
     assert (config.optimizer, config.lr, config.loc_lr_multiplier, config.batch_size, config.epochs,
-            config.weight_decay) == ("adam", 3e-4, 40.0, 128, 16, 1e-4)
+            config.weight_decay) == ("adam", 3e-4, 40.0, 128, 16, 0.0)
     assert config.switch_after_iterations == [384]  # lr / 10 after 12 of 16 epochs of 32 batches
     assert config.precision == "fp32" and study.config(NO_ST).loc_lr_multiplier == 1.0
     other = study.config(C0, seed=0, lr=1e-3, batch_size=256)
