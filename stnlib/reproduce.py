@@ -4,7 +4,7 @@ Runs every numbered notebook except those the profile leaves out of its time bud
 profile: 08, the equivariant baseline); ``--only 08`` runs just those named, ``--all`` every one.
 
 Writes the executed notebooks to ``<output>/notebooks/``, figures to ``--figures`` (default
-``<output>/figures``; only ``make study`` passes the committed ``figures/``), each
+``<output>/figures``; ``make study`` passes the committed ``figures/``), each
 notebook's numbers to ``<output>/results/``, and ``<output>/summary.md``: the claims table
 and how long each notebook took. Runs trained by one notebook are reused by the others.
 """
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where figures are saved (default: OUTPUT/figures; make study writes the committed figures/)")
     parser.add_argument("--notebooks", default=None, help="folder of numbered notebooks (default: the project's)")
     selection = parser.add_mutually_exclusive_group()
-    selection.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, by number (e.g. --only 08)")
+    selection.add_argument("--only", nargs="+", metavar="NN",
+                           help="run only these notebooks, by number (e.g. --only 08)")
     selection.add_argument("--all", action="store_true", dest="run_all",
                            help="also run the notebooks the profile leaves out of its time budget")
     args = parser.parse_args(argv)

@@ -7,8 +7,9 @@ CPU: in fp32 it costs more than the rest of the training step. The same gradient
 transposed convolution, which ATen's own kernel (``slow_conv_transpose2d``: per image, one
 ``(C_in*kh*kw, C_out) @ (C_out, H'*W')`` product and a col2im) computes several times faster
 for these shapes (the flagship's training in fp32 on 2 cores: +44 % images/s with AVX2, +83 % with
-AVX-512, against plain ``nn.Conv2d``; interleaved epochs in one process). ``ImageConv2d`` computes it that way and leaves everything
-else (forward, weight and bias gradients, CUDA, autocast) to PyTorch's own kernels.
+AVX-512, against plain ``nn.Conv2d``; interleaved epochs in one process). ``ImageConv2d`` computes
+it that way and leaves everything else (forward, weight and bias gradients, CUDA, autocast) to
+PyTorch's own kernels.
 """
 from __future__ import annotations
 
