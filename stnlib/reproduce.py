@@ -80,7 +80,7 @@ def input_st_lines(results: dict) -> list[str]:
     return lines
 
 
-def summary_markdown(profile: str, timings: list[tuple[str, float, str]], study: Study) -> str:
+def summary_markdown(profile: str, timings: list[tuple[str, float | None, str]], study: Study) -> str:
     results = study.results()
     try:
         claims = claims_markdown(claims_table(results))
@@ -91,19 +91,20 @@ def summary_markdown(profile: str, timings: list[tuple[str, float, str]], study:
              "## STN-C0 undoes the rotation (held-out digits, per seed)", "", *input_st_lines(results), "",
              "## Claims", "", claims, "",
              "## Notebooks", "", "| notebook | seconds | status |", "|---|---|---|"]
-    lines += [f"| {name} | {'' if status.startswith('left out') else f'{seconds:.0f}'} | {status} |"
+    lines += [f"| {name} | {'' if seconds is None else f'{seconds:.0f}'} | {status} |"
               for name, seconds, status in timings]
-    lines += ["", f"Total: {sum(s for _, s, _ in timings):.0f} s.", ""]
+    lines += ["", f"Total: {sum(s for _, s, _ in timings if s is not None):.0f} s.", ""]
     figures = sorted(p.name for p in study.figures.glob("*.png"))
     lines += ["## Figures", ""] + [f"- `{study.figures / name}`" for name in figures]
     return "\n".join(lines) + "\n"
 
 
 def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path, log=print,
-              only: list[str] | None = None, run_all: bool = False) -> list[tuple[str, float, str]]:
+              only: list[str] | None = None, run_all: bool = False) -> list[tuple[str, float | None, str]]:
     """Run the numbered notebooks headlessly under ``profile`` (see ``select_notebooks``); figures go
     to ``figures`` (default ``<output>/figures``: the committed ``figures/`` only when asked for).
-    Returns (notebook, seconds, status) per notebook, status ``ok``, ``failed: ...`` or ``left out: ...``."""
+    Returns (notebook, seconds, status) per notebook: status ``ok``, ``failed: ...`` or ``left out: ...``
+    (seconds ``None``)."""
     if profile not in PROFILES:
         raise StnlibError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
     chosen, left_out = select_notebooks(find_notebooks(notebooks), profile, only, run_all)
@@ -127,7 +128,7 @@ def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path,
     for notebook in left_out:
         status = f"left out: not in the {profile} profile's time budget (--only {notebook.name[:2]} runs it)"
         log(f"{notebook.name}: {status}")
-        timings.append((notebook.stem, 0.0, status))
+        timings.append((notebook.stem, None, status))
     study = Study(profile, output=str(output), figures=str(figures))
     save_text(output / "summary.md", summary_markdown(profile, timings, study))
     log(f"summary: {output / 'summary.md'}")

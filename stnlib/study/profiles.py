@@ -15,7 +15,6 @@ class Profile:
     optimizer: str = "adam"
     lr: float = 0.001
     momentum: float = 0.0
-    weight_decay: float = 0.0  # L2 penalty on every weight (the optimizer's weight_decay)
     loc_lr_multiplier: float = 1.0  # localization lr = lr * this
     lr_drops: tuple[float, ...] = ()  # fractions of training after which lr /= 10
     batch_size: int = 256
