@@ -1,9 +1,9 @@
-"""ImageConv2d: the same convolution as nn.Conv2d, with its input gradient computed by ATen's transposed convolution."""
+"""ImageConv2d: the same convolution as nn.Conv2d, with its input gradient computed by input_gradient."""
 import pytest
 import torch
 from torch import nn
 
-from stnlib.models.image_conv import ImageConv2d
+from stnlib.models.image_conv import ImageConv2d, input_gradient
 
 
 @pytest.mark.parametrize("in_channels, kernel, padding", [(1, 9, 0), (3, 5, 2), (2, 3, 1)])
@@ -39,6 +39,26 @@ def test_input_gradient_does_not_depend_on_the_filters_memory_format():
         out.backward(torch.linspace(-1, 1, out.numel()).view_as(out))
         grads.append(leaf.grad)
     assert torch.equal(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("memory_format", [torch.channels_last, torch.contiguous_format])
+def test_input_gradient_is_atens_transposed_convolution_to_the_bit_for_one_channel(memory_format):
+    """The flagship's shapes: one-channel 28x28 digits, 64 filters of 9x9."""
+    torch.manual_seed(0)
+    grad_out = torch.randn(12, 64, 20, 20).contiguous(memory_format=memory_format)
+    weight = torch.randn(64, 1, 9, 9)
+    reference = torch.ops.aten.slow_conv_transpose2d(grad_out.contiguous(), weight, [9, 9], None, [1, 1], [0, 0],
+                                                     [0, 0], [1, 1])
+    ours = input_gradient(grad_out, weight, (0, 0), (28, 28))
+    assert ours.shape == (12, 1, 28, 28)
+    assert torch.equal(ours, reference)
+
+
+def test_input_gradient_crops_the_padding():
+    torch.manual_seed(0)
+    grad_out, weight = torch.randn(3, 4, 10, 9), torch.randn(4, 2, 5, 3)
+    reference = torch.nn.grad.conv2d_input((3, 2, 10, 9), weight, grad_out, padding=(2, 1))
+    torch.testing.assert_close(input_gradient(grad_out, weight, (2, 1), (10, 9)), reference)
 
 
 def test_other_cases_take_the_plain_path():
