@@ -52,8 +52,28 @@ def run_notebook(notebook: Path, executed: Path, parameters: dict) -> float:
     declared = papermill.inspect_notebook(str(notebook))  # pass only what the notebook declares
     parameters = {k: v for k, v in parameters.items() if k in declared}
     papermill.execute_notebook(str(notebook), str(executed), parameters=parameters, cwd=str(notebook.parent),
-                               kernel_name="python3", progress_bar=False, log_output=False)
+                               kernel_name="python3", progress_bar=False, log_output=False,
+                               kernel_manager_class=encrypting_kernel_manager())
     return time.perf_counter() - start
+
+
+def encrypting_kernel_manager() -> type:
+    """jupyter_client's ``KernelManager``, asking for CurveZMQ transport encryption where the kernel
+    supports it (``transport_encryption = "auto"``): ipykernel 7.3 and later warn on every start of a
+    kernel whose local TCP sockets are unencrypted. Older jupyter_client has no such policy, and
+    gets its plain ``KernelManager``."""
+    from jupyter_client.manager import KernelManager
+    from traitlets import default
+
+    if "transport_encryption" not in KernelManager.class_trait_names():
+        return KernelManager
+
+    class EncryptingKernelManager(KernelManager):
+        @default("transport_encryption")
+        def _encrypt_where_supported(self):
+            return "auto"
+
+    return EncryptingKernelManager
 
 
 def machine_line(profile: str) -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from stnlib.reproduce import find_notebooks, main, reproduce, select_notebooks
+from stnlib.reproduce import find_notebooks, main, reproduce, run_notebook, select_notebooks
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 MAX_CELL_LINES = 25
@@ -119,6 +119,16 @@ def test_reproduce_lists_left_out_notebooks_in_the_summary(tmp_path):
                  "--only", "08"]) == 0
     assert (tmp_path / "out2" / "notebooks" / "08_equivariant_baseline.ipynb").is_file()
     assert not (tmp_path / "out2" / "notebooks" / "00_first.ipynb").exists()
+
+
+@pytest.mark.slow
+def test_a_notebook_runs_without_the_kernels_unencrypted_transport_warning(tmp_path, capfd):
+    notebook = tmp_path / "tiny.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")]), notebook)
+    run_notebook(notebook, tmp_path / "executed.ipynb", {})
+    executed = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "42\n"
+    assert "without encryption" not in capfd.readouterr().err
 
 
 def test_reproduce_rejects_an_unknown_profile(capsys):
