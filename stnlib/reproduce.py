@@ -11,6 +11,7 @@ and how long each notebook took. Runs trained by one notebook are reused by the 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,7 @@ def run_notebook(notebook: Path, executed: Path, parameters: dict) -> float:
     return time.perf_counter() - start
 
 
+@functools.cache
 def encrypting_kernel_manager() -> type:
     """jupyter_client's ``KernelManager``, asking for CurveZMQ transport encryption where the kernel
     supports it (``transport_encryption = "auto"``): ipykernel 7.3 and later warn on every start of a

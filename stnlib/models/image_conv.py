@@ -38,8 +38,9 @@ class _ConvWithTransposedInputGrad(torch.autograd.Function):
                 grad_out, x, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], list(ctx.padding),
                 [1, 1], False, [0, 0], 1, [False, need_w, need_b and ctx.has_bias])
         if need_x:
-            grad_x = input_gradient(grad_out, weight, ctx.padding, x.shape[-2:]).contiguous(
-                memory_format=torch.channels_last if _is_channels_last(x) else torch.contiguous_format)
+            layout = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
+                      else torch.contiguous_format)
+            grad_x = input_gradient(grad_out, weight, ctx.padding, x.shape[-2:]).contiguous(memory_format=layout)
         return grad_x, grad_w, grad_b, None
 
 
@@ -64,10 +65,6 @@ def input_gradient(grad_out: torch.Tensor, weight: torch.Tensor, padding: tuple[
             full[i:i + h_out, j:j + w_out].add_(taps[:, :, :, i, j])
     (top, left), (height, width) = padding, input_size
     return full[top:top + height, left:left + width].permute(3, 2, 0, 1)
-
-
-def _is_channels_last(x: torch.Tensor) -> bool:
-    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 class ImageConv2d(nn.Conv2d):
