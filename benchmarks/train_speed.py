@@ -3,7 +3,7 @@
 (a) the original's path, re-created: a torchvision ``RandomRotation(90, bilinear)``
     + ``ToTensor`` pipeline on PIL images in a DataLoader with 4 workers, fp32, training
     the original's layers (plain ``nn.Conv2d`` in NCHW memory; ``--same-model`` gives it
-    stnlib's layers instead, so that only the data path differs);
+    stnlib's layers instead, ``ImageConv2d`` and ``FourierConv2d``, so that only the data path differs);
 (b) stnlib's path: ``stnlib.train.Trainer`` (device-resident data, batched
     rotation, its default precision).
 
@@ -41,6 +41,7 @@ from stnlib.data import RandomRotation, load_dataset
 from stnlib.device import cpu_has_bf16, cpu_model_name, resolve_precision
 from stnlib.evaluation import test_accuracy
 from stnlib.models import build_model
+from stnlib.models.fourier_conv import FourierConv2d
 from stnlib.models.image_conv import ImageConv2d
 from stnlib.train import Trainer
 
@@ -93,10 +94,10 @@ def in_fresh_process(function, *args):
 
 
 def with_original_layers(model: torch.nn.Module) -> torch.nn.Module:
-    """``model`` with every ``ImageConv2d`` turned back into the plain ``nn.Conv2d`` the original code uses
-    (same weights; only the input gradient's kernel differs)."""
+    """``model`` with every ``ImageConv2d`` and ``FourierConv2d`` turned back into the plain ``nn.Conv2d``
+    the original code uses (same weights and function; only the kernels that compute them differ)."""
     for module in model.modules():
-        if isinstance(module, ImageConv2d):
+        if isinstance(module, (ImageConv2d, FourierConv2d)):
             module.__class__ = torch.nn.Conv2d
     return model
 
@@ -185,9 +186,12 @@ def matmul_flops(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / statistics.median(times)
 
 
-def training_flops_per_image(data) -> float:
-    """Forward + backward FLOPs of one training image (convolutions and matmuls, as counted by torch)."""
+def training_flops_per_image(data, original_layers: bool = False) -> float:
+    """Forward + backward FLOPs of one training image (convolutions and matmuls, as counted by torch), with
+    stnlib's layers (the second convolution's products in the Fourier domain) or the original's."""
     model = build_model(RunConfig(**FLAGSHIP, epochs=1), data.spec)
+    if original_layers:
+        with_original_layers(model)
     x, y = data.train_images[:64], data.train_labels[:64]
     with FlopCounterMode(display=False) as counter:
         F.cross_entropy(model(x), y).backward()
@@ -202,7 +206,7 @@ def main():
     parser.add_argument("--no-end-to-end", dest="end_to_end", action="store_false",
                         help="measure training only, not the whole commands")
     parser.add_argument("--same-model", action="store_true",
-                        help="the original's path trains stnlib's layers (ImageConv2d), so only the data path differs")
+                        help="the original's path trains stnlib's layers (ImageConv2d, FourierConv2d), so only the data path differs")
     args = parser.parse_args()
 
     data = load_dataset("mnist5k")
@@ -240,13 +244,15 @@ def main():
               f"{seconds['original'] / seconds['stnlib']:.2f}x")
 
     per_image = training_flops_per_image(data)
+    direct = training_flops_per_image(data, original_layers=True)
     for dtype in (torch.float32, torch.bfloat16) if cpu_has_bf16() else (torch.float32,):
         peak = matmul_flops(dtype)
-        print(f"matmul peak {str(dtype).split('.')[-1]:>8}: {peak / 1e9:,.0f} GFLOP/s; training reaches "
+        print(f"matmul peak {str(dtype).split('.')[-1]:>8}: {peak / 1e9:,.0f} GFLOP/s; stnlib's training runs "
               f"{per_image * medians['stnlib'] / 1e9:,.1f} GFLOP/s = {per_image * medians['stnlib'] / peak:.1%} "
-              f"(original path: {per_image * medians['original'] / peak:.1%})")
-    print(f"training FLOPs per image (forward + backward): {per_image / 1e6:.1f} MFLOP")
-
+              f"(its images/s at the direct convolutions' FLOPs: {direct * medians['stnlib'] / peak:.1%}; "
+              f"original path: {direct * medians['original'] / peak:.1%})")
+    print(f"training FLOPs per image (forward + backward): stnlib {per_image / 1e6:.1f} MFLOP, "
+          f"direct convolutions (the original's layers) {direct / 1e6:.1f} MFLOP")
 
 if __name__ == "__main__":
     main()

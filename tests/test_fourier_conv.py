@@ -60,7 +60,7 @@ def test_module_matches_nn_conv2d_in_fp32_and_keeps_the_memory_format(memory_for
     torch.testing.assert_close(fourier.bias.grad, reference.bias.grad)
 
 
-@pytest.mark.parametrize("case", ["padding", "float64", "bf16 autocast", "large canvas"])
+@pytest.mark.parametrize("case", ["padding", "float64", "bf16 autocast", "large canvas", "no gradients"])
 def test_other_cases_take_nn_conv2ds_path_to_the_bit(case):
     torch.manual_seed(0)
     options = {"padding": 2} if case == "padding" else {}
@@ -69,7 +69,8 @@ def test_other_cases_take_nn_conv2ds_path_to_the_bit(case):
     x = torch.randn(2, 64, *[40 if case == "large canvas" else 10] * 2)
     if case == "float64":
         reference, fourier, x = reference.double(), fourier.double(), x.double()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=case == "bf16 autocast"):
+    with (torch.autocast("cpu", dtype=torch.bfloat16, enabled=case == "bf16 autocast"),
+          torch.set_grad_enabled(case != "no gradients")):
         assert not fourier._fourier_applies(x)
         assert torch.equal(fourier(x), reference(x))
 
