@@ -5,10 +5,10 @@ MNIST's CNN has a second convolution of 64 -> 64 channels with a 7x7 kernel on a
 channels. In the Fourier domain of the 10x10 canvas the whole 4x4 output costs 52 complex
 products per pair (13 real multiplications per position), and the transforms to and from that
 domain are small fixed matrices: about half the multiplications in all, and every part of the
-convolution, forward and backward, a dense matrix product (``fourier_conv2d``). The flagship's
-training step in fp32 on 2 cores is 1.13-1.19x faster AVX2-capped and 1.02-1.10x with AVX-512
-(interleaved steps in one process, batches of 128 and 256). Results agree with ``F.conv2d`` to
-fp32 rounding (relative error about 1e-6), not to the bit.
+convolution, forward and backward, a dense matrix product (``fourier_conv2d``). Training STN-C0 in
+fp32 on 2 cores is 1.15-1.22x faster AVX2-capped and 1.07-1.12x with AVX-512
+(``benchmarks/fourier_conv_speed.py``). Results agree with ``F.conv2d`` to fp32 rounding
+(relative error about 1e-6), not to the bit.
 
 ``FourierConv2d`` is an ``nn.Conv2d`` (same parameters and state dict) that takes this path when
 it trains, on the CPU in fp32, for a stride-1, unpadded convolution whose canvas is small enough
