@@ -206,7 +206,8 @@ def main():
     parser.add_argument("--no-end-to-end", dest="end_to_end", action="store_false",
                         help="measure training only, not the whole commands")
     parser.add_argument("--same-model", action="store_true",
-                        help="the original's path trains stnlib's layers (ImageConv2d, FourierConv2d), so only the data path differs")
+                        help="the original's path trains stnlib's layers (ImageConv2d, FourierConv2d), so only the "
+                             "data path differs")
     args = parser.parse_args()
 
     data = load_dataset("mnist5k")
@@ -253,6 +254,7 @@ def main():
               f"original path: {direct * medians['original'] / peak:.1%})")
     print(f"training FLOPs per image (forward + backward): stnlib {per_image / 1e6:.1f} MFLOP, "
           f"direct convolutions (the original's layers) {direct / 1e6:.1f} MFLOP")
+
 
 if __name__ == "__main__":
     main()
