@@ -25,6 +25,8 @@ import math
 import torch
 from torch import nn
 
+from .image_conv import memory_format_of
+
 
 # The narrow transform products run below the direct kernels' share of the peak: measured in fp32 on 2 AVX2
 # cores, forward and backward, 64 -> 64 channels, 7x7 on 10x10 (0.51 of the direct multiplications) is
@@ -128,7 +130,7 @@ class _FourierConv(torch.autograd.Function):
             y = y + bias.view(1, -1, 1, 1)
         ctx.save_for_backward(x_bins, mixing)
         ctx.shapes = (n, c_in, height, width, c_out, kh, kw)
-        ctx.formats = tuple(_memory_format(t) for t in (x, weight))
+        ctx.formats = tuple(memory_format_of(t) for t in (x, weight))
         ctx.has_bias = bias is not None
         return y.contiguous(memory_format=ctx.formats[0])
 
@@ -157,10 +159,6 @@ class _FourierConv(torch.autograd.Function):
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_y.sum((0, 2, 3))
         return grad_x, grad_w, grad_b
-
-
-def _memory_format(t: torch.Tensor) -> torch.memory_format:
-    return torch.channels_last if t.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
 def fourier_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:

@@ -38,9 +38,8 @@ class _ConvWithTransposedInputGrad(torch.autograd.Function):
                 grad_out, x, weight, [weight.shape[0]] if ctx.has_bias else None, [1, 1], list(ctx.padding),
                 [1, 1], False, [0, 0], 1, [False, need_w, need_b and ctx.has_bias])
         if need_x:
-            layout = (torch.channels_last if x.is_contiguous(memory_format=torch.channels_last)
-                      else torch.contiguous_format)
-            grad_x = input_gradient(grad_out, weight, ctx.padding, x.shape[-2:]).contiguous(memory_format=layout)
+            grad_x = input_gradient(grad_out, weight, ctx.padding, x.shape[-2:]).contiguous(
+                memory_format=memory_format_of(x))
         return grad_x, grad_w, grad_b, None
 
 
@@ -65,6 +64,12 @@ def input_gradient(grad_out: torch.Tensor, weight: torch.Tensor, padding: tuple[
             full[i:i + h_out, j:j + w_out].add_(taps[:, :, :, i, j])
     (top, left), (height, width) = padding, input_size
     return full[top:top + height, left:left + width].permute(3, 2, 0, 1)
+
+
+def memory_format_of(t: torch.Tensor) -> torch.memory_format:
+    """``torch.channels_last`` for a channels-last tensor, else ``torch.contiguous_format``: the layout a
+    gradient should come back in."""
+    return torch.channels_last if t.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
 
 
 class ImageConv2d(nn.Conv2d):
