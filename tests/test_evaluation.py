@@ -5,11 +5,12 @@ import torch
 import stnlib
 from stnlib import geometry
 from stnlib.data import Batch, RandomRotation
-from stnlib.evaluation import (Predictions, accuracy_by_angle, channel_correspondence,
+from stnlib.evaluation import (Predictions, accuracy_by_angle, angle_error_by_true_angle, channel_correspondence,
                                collect_predictions, compare_transformations, confusion_matrix, edge_responses,
                                feature_maps_around_st, feature_misalignment, first_layer_filters,
                                gradient_magnitudes, orthogonal_fit, per_label_angle_statistics, plot_accuracy_by_angle,
-                               plot_accuracy_vs_training_size, plot_angle_histogram, plot_channel_correspondence,
+                               plot_accuracy_vs_training_size, plot_angle_error_by_true_angle, plot_angle_histogram,
+                               plot_channel_correspondence,
                                plot_compare_transformations, plot_confusion_matrix, plot_digits, plot_edge_responses,
                                plot_feature_maps, plot_filters, plot_gradient_magnitudes, plot_history,
                                plot_misalignment, plot_rotated_feature_maps, plot_st_views,
@@ -166,3 +167,25 @@ def test_every_plot_draws(tmp_path, tiny, predictions):
         first = drawn.flat[0] if hasattr(drawn, "flat") else drawn
         first.figure.savefig(tmp_path / "figure.png")
         assert (tmp_path / "figure.png").stat().st_size > 1000
+
+
+def test_angle_error_by_true_angle_bins_the_error_and_finds_the_large_ones():
+    true = torch.tensor([-80.0, -70.0, -10.0, 0.0, 10.0, 75.0, 85.0])
+    undone = torch.tensor([-80.0, 0.0, -10.0, 5.0, 10.0, -100.0, 85.0])  # -70 left in place, 75 turned the wrong way
+    table = angle_error_by_true_angle(true, undone, limit=90.0, bins=3)
+    torch.testing.assert_close(table.centres, torch.tensor([-60.0, 0.0, 60.0], dtype=torch.float64))
+    assert table.count.tolist() == [2, 3, 2]
+    torch.testing.assert_close(table.mean, torch.tensor([35.0, 5 / 3, -87.5], dtype=torch.float64))
+    torch.testing.assert_close(table.large_share, torch.tensor([0.5, 0.0, 0.5], dtype=torch.float64))
+    inner, outer = table.large_share_where(outer_than=30.0)
+    assert inner == 0.0 and outer == pytest.approx(0.5)
+    empty = angle_error_by_true_angle(torch.tensor([80.0, 85.0]), torch.tensor([80.0, 80.0]), bins=3)
+    assert empty.count.tolist() == [0, 0, 2] and empty.mean[:2].isnan().all() and empty.std[2] > 0
+
+
+def test_plot_angle_error_by_true_angle_draws_every_curve():
+    true = torch.linspace(-90, 90, 200)
+    curves = {f"seed {k}": angle_error_by_true_angle(true, 0.8 * true + k) for k in range(2)}
+    axes = plot_angle_error_by_true_angle(curves)
+    assert len(axes[0].lines) == 2 + 2 and len(axes[1].lines) == 2
+    assert not stnlib.plotting.figure_problems(axes[0].figure)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import geometry
-from ..plotting import COUNT_CMAP, angle_axis, shade_outside_training_range
+from ..plotting import COUNT_CMAP, angle_axis, series_colors, shade_outside_training_range
 from .passes import Predictions
 
 
@@ -54,6 +54,79 @@ def per_label_angle_statistics(predictions: Predictions, st: int = -1, num_class
                      "std_error": error.std().item() if mask.sum() > 1 else float("nan"),
                      "correlation": orthogonal_fit(true, guess).correlation if mask.sum() > 1 else float("nan")})
     return rows
+
+
+@dataclass
+class AngleErrorByTrueAngle:
+    """The error of the undone angle (undone - true, degrees; an ST that undoes nothing has error
+    -true) in equal bins of the true angle: bin ``centres`` ``(K,)``, ``count`` ``(K,)``, ``mean``
+    and ``std`` of the error ``(K,)``, and ``large_share`` ``(K,)``, the share of images whose
+    |error| exceeds ``large_error`` degrees."""
+
+    centres: torch.Tensor
+    count: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    large_share: torch.Tensor
+    large_error: float
+
+    def large_share_where(self, outer_than: float) -> tuple[float, float]:
+        """Share of images with a large error among true angles within ``outer_than`` degrees of 0
+        and beyond them, from the bins whose centres fall on either side."""
+        outer = self.centres.abs() > outer_than
+        shares = []
+        for mask in (~outer, outer):
+            count = self.count[mask].sum()
+            shares.append((self.large_share[mask] * self.count[mask]).sum().item() / max(count.item(), 1))
+        return shares[0], shares[1]
+
+
+def angle_error_by_true_angle(true: torch.Tensor, predicted: torch.Tensor, limit: float = 90.0, bins: int = 9,
+                              large_error: float = 60.0) -> AngleErrorByTrueAngle:
+    """Bin ``(N,)`` true angles in ``[-limit, limit]`` into ``bins`` equal bins and summarise the error
+    ``predicted - true`` of each (NaN where a bin is empty)."""
+    edges = torch.linspace(-limit, limit, bins + 1, dtype=torch.float64)
+    true, error = true.double(), predicted.double() - true.double()
+    index = (torch.bucketize(true, edges, right=True) - 1).clamp(0, bins - 1)
+    count = torch.bincount(index, minlength=bins)
+    nan = torch.full((bins,), float("nan"), dtype=torch.float64)
+    mean, std, large = nan.clone(), nan.clone(), nan.clone()
+    for k in range(bins):
+        in_bin = error[index == k]
+        if len(in_bin):
+            mean[k], large[k] = in_bin.mean(), (in_bin.abs() > large_error).double().mean()
+        if len(in_bin) > 1:
+            std[k] = in_bin.std()
+    return AngleErrorByTrueAngle((edges[1:] + edges[:-1]) / 2, count, mean, std, large, large_error)
+
+
+def plot_angle_error_by_true_angle(curves: dict[str, AngleErrorByTrueAngle], axes=None):
+    """Left: mean error of the undone angle (band: one std) against the true angle, one line per
+    entry of ``curves``, beside the line of an ST that undoes nothing; right: the share of images
+    whose error is large, per bin."""
+    import matplotlib.pyplot as plt
+
+    axes = axes if axes is not None else plt.subplots(1, 2, figsize=(9.5, 3.6))[1]
+    colors = series_colors(curves)
+    limit = max((c.centres.abs().max() + (c.centres[1] - c.centres[0]) / 2).item() for c in curves.values())
+    xs = torch.tensor([-limit, limit])
+    axes[0].plot(xs, -xs, color="0.5", lw=1.0, ls=":", label="an ST that undoes nothing")
+    axes[0].axhline(0, color="0.25", lw=1.0, ls="--", label="undoes exactly the true angle")
+    for name, curve in curves.items():
+        axes[0].plot(curve.centres, curve.mean, marker="o", ms=3, color=colors[name], label=name)
+        axes[0].fill_between(curve.centres, curve.mean - curve.std, curve.mean + curve.std, color=colors[name],
+                             alpha=0.12, lw=0)
+        axes[1].plot(curve.centres, 100 * curve.large_share, marker="o", ms=3, color=colors[name], label=name)
+    angle_axis(axes[0], "x", "true rotation (degrees)", limit)
+    axes[0].set_ylabel("undone − true (degrees)")
+    axes[0].set_title("mean error of the undone angle (band: ± one std)")
+    axes[0].legend(loc="lower left", fontsize="small")
+    angle_axis(axes[1], "x", "true rotation (degrees)", limit)
+    large_error = next(iter(curves.values())).large_error
+    axes[1].set_ylabel(f"images with |error| > {large_error:g}° (%)")
+    axes[1].set_ylim(bottom=0)
+    axes[1].set_title("where the large errors are")
+    return axes
 
 
 def plot_angle_histogram(true: torch.Tensor, predicted: torch.Tensor, title: str = "", ax=None,
