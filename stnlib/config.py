@@ -51,6 +51,9 @@ class RunConfig:
     hook_llr: bool = False  # scale the gradient through the ST instead of the localization lr
     onlyloc: bool = False  # train only the localization networks
     rotation_range: float = 90.0  # rotations are uniform in [-rotation_range, rotation_range] degrees
+    # [START, EPOCHS]: training rotations grow linearly from +-START degrees in the first epoch to
+    # +-rotation_range after EPOCHS epochs (test rotations always span the whole range); empty: none
+    rotation_warmup: list[float] = field(default_factory=list)
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     data_root: str | None = None  # dataset folder; None: $STNLIB_DATA or the user cache
     precision: str = "auto"  # auto, fp32 or bf16 (autocast for the classifier and localization)
@@ -118,6 +121,8 @@ class RunConfig:
             raise ConfigError("--switch-after-iterations must be increasing")
         if (self.pretrain or self.moment_sched) and not self.has_st:
             raise ConfigError("--pretrain and --moment-sched need an ST (-l NAME -p ...)")
+        if self.rotation_warmup:
+            self._check_rotation_warmup()
         if self.pretrain and not (self.loop or self.deep or set(self.stn_placement) == {0}):
             raise ConfigError("--pretrain needs an ST that transforms the input: -p 0, --loop or --deep")
         if self.hook_llr and not self.has_st:
@@ -126,3 +131,24 @@ class RunConfig:
             if sizes is not None and any(s <= 0 for s in sizes):
                 raise ConfigError(f"--{flag}-parameters must be positive, got {sizes}")
         return self
+
+    def _check_rotation_warmup(self) -> None:
+        if len(self.rotation_warmup) != 2:
+            raise ConfigError("--rotation-warmup takes two values, START_DEGREES EPOCHS: e.g. --rotation-warmup 30 4")
+        start, epochs = self.rotation_warmup
+        if not self.rotate:
+            raise ConfigError("--rotation-warmup needs --rotate")
+        if not (math.isfinite(start) and 0 <= start <= self.rotation_range):
+            raise ConfigError(f"--rotation-warmup's start must lie in [0, {self.rotation_range:g}] degrees "
+                              f"(--rotation-range), got {start:g}")
+        if not (math.isfinite(epochs) and epochs >= 1 and epochs == int(epochs)):
+            raise ConfigError(f"--rotation-warmup's epochs must be a whole number >= 1, got {epochs:g}")
+
+    def training_rotation_range(self, epoch: int) -> float:
+        """Training rotation range (degrees) of the 1-based ``epoch``: ``rotation_range``, or under
+        ``rotation_warmup`` ``[START, EPOCHS]`` START in epoch 1, growing linearly to ``rotation_range``
+        in epoch EPOCHS + 1."""
+        if not self.rotation_warmup:
+            return self.rotation_range
+        start, epochs = self.rotation_warmup
+        return min(self.rotation_range, start + (self.rotation_range - start) * (epoch - 1) / epochs)

@@ -248,6 +248,8 @@ class Trainer:
         if self.current is None:
             self.current = EpochProgress(order=torch.randperm(len(self.data.train_images), generator=self.generator))
         progress = self.current
+        if self.config.rotation_warmup:
+            self.augmentation.max_degrees = self.config.training_rotation_range(self.epoch + 1)
         self.model.train()
         bar = tqdm(total=self.batches_per_epoch, initial=progress.position // self.config.batch_size,
                    desc=f"epoch {self.epoch + 1}/{self.epochs}", leave=False, disable=not self.progress,

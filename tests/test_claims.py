@@ -73,6 +73,8 @@ def verdicts(**changes) -> dict[str, str]:
     ("C1", {}, REPRODUCED), ("C1", {"c1": -1}, NOT_REPRODUCED), ("C1", {"c1": 0}, UNRESOLVED),
     ("C2", {}, REPRODUCED), ("C2", {"c0_fit": (0.05, 0.2)}, NOT_REPRODUCED),
     ("C2", {"c1_fit": (0.9, 0.97)}, NOT_REPRODUCED), ("C2", {"c0_fit": (0.3, 0.7)}, UNRESOLVED),
+    ("C2", {"c1_fit": (0.55, 0.92)}, REPRODUCED),  # as consistent, but undoes far less of each rotation
+    ("C2", {"c1_fit": (0.85, 0.9)}, UNRESOLVED),  # a little worse on both: neither clearly worse nor as good
     ("C3", {}, REPRODUCED), ("C3", {"trained": 0.02}, NOT_REPRODUCED), ("C3", {"control": 0.5}, UNRESOLVED),
     ("C4", {}, REPRODUCED), ("C4", {"c4": -1}, NOT_REPRODUCED), ("C4", {"c4": 0}, UNRESOLVED),
     ("C5", {}, REPRODUCED), ("C5", {"helps": -1}, NOT_REPRODUCED), ("C5", {"rich": -1}, NOT_REPRODUCED),

@@ -18,9 +18,17 @@ def test_quick_recipe_reaches_every_run_of_the_profile(tmp_path):
     study = Study("quick", output=str(tmp_path))
     config = study.config(C0, seed=1)
     assert (config.optimizer, config.lr, config.loc_lr_multiplier, config.batch_size, config.epochs,
-            config.weight_decay) == ("adam", 3e-4, 40.0, 128, 16, 0.0)
+            config.weight_decay) == ("adam", 3e-4, 10.0, 128, 16, 0.0)
     assert config.switch_after_iterations == [384]  # lr / 10 after 12 of 16 epochs of 32 batches
+    assert config.localization_parameters == [128, 128, 128] and study.config(C1).localization_parameters == [128] * 3
+    assert config.rotation_warmup == [30.0, 4]  # +-30 degrees widening to +-90 over 4 of 16 epochs
     assert config.precision == "fp32" and study.config(NO_ST).loc_lr_multiplier == 1.0
+    assert study.config(NO_ST).localization_parameters is None
+    cnn_loc = Study("quick", output=str(tmp_path), localization="CNN").config(C0)
+    assert cnn_loc.localization == "CNN" and cnn_loc.localization_parameters is None  # the widths are the FCN's
+    assert Study("quick", output=str(tmp_path), rotation_range=20).config(C0).rotation_warmup == [20.0, 4]
+    assert Study("quick", output=str(tmp_path), epochs=2).config(C0).rotation_warmup == [30.0, 1]
+    assert study.control_study("translate").config(C0).rotation_warmup == []  # placed digits are not rotated
     other = study.config(C0, seed=0, lr=1e-3, batch_size=256)
     assert other.lr == 1e-3 and other.name != study.config(C0, seed=0).name
 

@@ -155,6 +155,27 @@ def test_pretrain_and_moment_schedule_run(tmp_path, tiny):
     assert len(sched.history) == 1 and math.isfinite(sched.history[0]["train_loss"])
 
 
+def test_rotation_warmup_widens_the_training_rotations_epoch_by_epoch(tmp_path, tiny):
+    cfg = config(tmp_path, rotation_warmup=[10.0, 2.0], epochs=4)
+    assert [cfg.training_rotation_range(e) for e in (1, 2, 3, 4)] == [10.0, 50.0, 90.0, 90.0]
+    assert config(tmp_path).training_rotation_range(1) == 90.0
+    trainer = Trainer(cfg, tiny, torch.device("cpu"), 0, log=lambda _: None, progress=False)
+    largest, draw = [], trainer.augmentation.sample_angles
+
+    def recording(n, generator):
+        angles = draw(n, generator)
+        largest.append(angles.abs().max())
+        return angles
+
+    trainer.augmentation.sample_angles = recording
+    for epoch in range(4):
+        trainer.train_epoch()
+        trainer.epoch, trainer.current = epoch + 1, None
+        assert max(largest) <= cfg.training_rotation_range(epoch + 1) and trainer.test_augmentation.max_degrees == 90
+        largest.clear()
+    assert trainer.augmentation.max_degrees == 90
+
+
 def test_load_model_starts_from_saved_weights(tmp_path, tiny):
     fit(config(tmp_path / "a"), data=tiny, progress=False, log=lambda _: None)
     trained = torch.load(tmp_path / "a" / "run" / runs.FINAL)["model"]

@@ -28,7 +28,9 @@ CLAIMS = {
 }
 
 # C2: an input ST "undoes the rotation" when, on every seed, slope >= UNDOES_SLOPE and r >= UNDOES_R;
-# a deeper ST "tracks worse" when its r is lower than the input ST's by more than WORSE_BY on every seed.
+# a deeper ST "tracks worse" when, on every seed, its slope or its r is lower than the input ST's by more
+# than WORSE_BY (an ST that consistently undoes half of every rotation tracks it worse than one that undoes
+# nine tenths, though r alone does not show it), and "as well" when neither is lower on any seed.
 UNDOES_SLOPE, UNDOES_R, WORSE_BY, NEVER_R = 0.5, 0.8, 0.1, 0.5
 # C3: at 90 degrees a layer "stays far" when its distance after rotating back exceeds FAR.
 FAR = 0.1
@@ -89,9 +91,11 @@ def claim_c2(results) -> tuple[str, str]:
     deeper = [k for k in ("STN-C1", "STN-C2") if k in fits]
     measured = "; ".join(f"{k}: {_per_seed_fits(v)}" for k, v in fits.items())
     undoes = all(f["slope"] >= UNDOES_SLOPE and f["correlation"] >= UNDOES_R for f in c0)
-    worse = all(all(d["correlation"] < f["correlation"] - WORSE_BY for d, f in zip(fits[k], c0)) for k in deeper)
+    worse = all(all(d["slope"] < f["slope"] - WORSE_BY or d["correlation"] < f["correlation"] - WORSE_BY
+                    for d, f in zip(fits[k], c0)) for k in deeper)
     never = all(f["correlation"] < NEVER_R for f in c0)
-    as_good = any(all(d["correlation"] >= f["correlation"] for d, f in zip(fits[k], c0)) for k in deeper)
+    as_good = any(all(d["slope"] >= f["slope"] and d["correlation"] >= f["correlation"]
+                      for d, f in zip(fits[k], c0)) for k in deeper)
     if undoes and worse and deeper:
         return measured, REPRODUCED
     if never or as_good:

@@ -120,13 +120,17 @@ class Study:
         folder = variant.folder_name + "".join(f"_{k}={v}" for k, v in sorted(options.items()))
         localization = self.localization if self.localization and variant.localization != "false" \
             else variant.localization
+        rotate = dataset_kind(p.dataset) not in PLACED_KINDS
         config = RunConfig(
             dataset=p.dataset, model=variant.model, localization=localization, rotation_range=self.rotation_range,
             stn_placement=list(variant.placements), loop=variant.loop, deep=variant.deep,
-            rotate=dataset_kind(p.dataset) not in PLACED_KINDS,
+            rotate=rotate,
             optimizer=p.optimizer, lr=p.lr, momentum=p.momentum, batch_size=p.batch_size, **length,
             switch_after_iterations=drops, seed=seed, device=p.device, precision=p.precision,
             loc_lr_multiplier=p.loc_lr_multiplier if variant.localization != "false" else 1.0,
+            localization_parameters=list(p.localization_parameters)
+            if p.localization_parameters and localization == "FCN" else None,
+            rotation_warmup=self._rotation_warmup(length) if rotate else [],
             eval_passes=p.eval_passes,
             name=str(self.output / "runs" / self.profile_key / p.dataset / folder / f"seed{seed}"))
         return dataclasses.replace(config, **options)
@@ -142,6 +146,16 @@ class Study:
                 fit(config, overwrite=folder.exists(), data=self.data, log=lambda _: None, progress=self.progress)
             self._loaded[config.name] = runs.load_run(folder)
         return self._loaded[config.name]
+
+    def _rotation_warmup(self, length: dict) -> list[float]:
+        """The profile's ``(START, SHARE)`` warm-up as RunConfig's ``[START, EPOCHS]`` for a run of
+        ``length`` (``{"epochs": n}`` or ``{"iterations": n}``); START never beyond the study's range."""
+        if not self.profile.rotation_warmup:
+            return []
+        start, share = self.profile.rotation_warmup
+        epochs = length["epochs"] if "epochs" in length else length["iterations"] // math.ceil(
+            len(self.data.train_images) / self.profile.batch_size)
+        return [min(start, self.rotation_range), max(1, round(share * epochs))]
 
     def runs(self, variant: Variant, seeds: int | None = None) -> list[runs.Run]:
         return [self.run(variant, seed) for seed in range(seeds or self.profile.seeds)]
