@@ -32,8 +32,8 @@ from .accuracy import (AngleAccuracy, Score, accuracy_by_angle, accuracy_under_r
                        plot_accuracy_by_angle, plot_accuracy_under_rotations,
                        plot_confusion_matrix, test_accuracy, test_correctness)
 from .angles import (AngleErrorByTrueAngle, AngleFit, TransformationStatistics, angle_error_by_true_angle,
-                     orthogonal_fit, per_label_angle_statistics, plot_angle_error_by_true_angle, plot_angle_histogram, plot_transformation_statistics, predicted_angles,
-                     transformation_statistics)
+                     orthogonal_fit, per_label_angle_statistics, plot_angle_error_by_true_angle, plot_angle_histogram,
+                     plot_transformation_statistics, predicted_angles, transformation_statistics)
 from .controls import (SpatialResidual, plot_spatial_misalignment, plot_true_vs_undone, spatial_misalignment,
                        transform_images, true_and_undone)
 from .features import (ChannelAlignment, Misalignment, channel_alignment, channel_correspondence,

@@ -46,9 +46,10 @@ class Profile:
 # shows the evidence): a slow classifier (Adam 3e-4), a wider FCN localization network (128/128/128) that learns
 # 10x faster, and a warm-up of the training rotations from +-30 degrees to +-90 over the first quarter of the
 # epochs make the input ST undo about 90 % of each rotation within 16 epochs of the 4,000 mnist5k digits (slope
-# 0.88-0.93 on seeds 0-5, against 0.72-0.78 without the warm-up and the wider network). A faster classifier
-# (Adam 1e-3 or 3e-3) learns the rotated digits on its own first and leaves the ST near the identity; smaller
-# batches do not help. Weight decay (1e-4) stopped the STs of STN-SL2 and STN-DL2 from learning (benchmarks/README.md).
+# 0.88-0.93 on seeds 0-5, against 0.18-0.86 under the previous recipe: loc x40, 32 wide, no warm-up). A faster
+# classifier (Adam 1e-3 or 3e-3) learns the rotated digits on its own first and leaves the ST near the identity;
+# smaller batches do not help. Weight decay (1e-4) stopped the STs of STN-SL2 and STN-DL2 from learning
+# (benchmarks/README.md).
 QUICK_RECIPE = dict(optimizer="adam", lr=3e-4, loc_lr_multiplier=10.0, localization_parameters=(128, 128, 128),
                     batch_size=128, lr_drops=(0.75,), rotation_warmup=(30.0, 0.25))
 
