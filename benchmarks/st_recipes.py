@@ -9,10 +9,7 @@ against the true angle, on the 1,000 held-out digits (one rotated pass, fixed se
         --recipe "x3:optimizer=adam,lr=0.001,loc_lr_multiplier=3" --seeds 0 1 2 --epochs 40
 
 A recipe is ``name:option=value,...`` with any ``RunConfig`` option (``batch_size``,
-``localization``, ``localization_parameters=32/32/32``, ``momentum``, ...), and one option of this
-script's own: ``rotation_warmup=START/EPOCHS``, a curriculum whose training rotations grow linearly
-from +-START degrees in the first epoch to the full range after EPOCHS epochs (test rotations
-always span the full range).
+``localization``, ``localization_parameters=32/32/32``, ``momentum``, ``rotation_warmup=30/4``, ...).
 """
 from __future__ import annotations
 
@@ -52,14 +49,6 @@ def parse_recipe(text: str) -> tuple[str, dict]:
     return name, values
 
 
-def training_range(full: float, warmup: list[int] | None, epoch: int) -> float:
-    """Training rotation range (degrees) of 1-based ``epoch`` under ``rotation_warmup=START/EPOCHS``."""
-    if not warmup:
-        return full
-    start, epochs = warmup
-    return min(full, start + (full - start) * (epoch - 1) / epochs)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipe", action="append", required=True)
@@ -73,17 +62,13 @@ def main():
     data = load_dataset("mnist5k").to(device)
     for text in args.recipe:
         name, options = parse_recipe(text)
-        warmup = options.pop("rotation_warmup", None)
         for seed in args.seeds:
             config = RunConfig(**{**BASE, "epochs": args.epochs, **options, "seed": seed,
                                   "device": str(device), "precision": args.precision})
             trainer = Trainer(config, data, device, seed=seed, log=lambda _: None, progress=False)
             start = time.perf_counter()
-            full = trainer.augmentation.max_degrees
             for epoch in range(1, trainer.epochs + 1):
-                trainer.augmentation.max_degrees = training_range(full, warmup, epoch)
                 trainer.train_epoch()
-                trainer.augmentation.max_degrees = full
                 trainer.epoch, trainer.current = epoch, None
                 score = trainer.test_epoch()
                 print(json.dumps({"recipe": name, "seed": seed, "epoch": epoch, "steps": trainer.iteration,
