@@ -6,7 +6,10 @@ profile: 08, the equivariant baseline); ``--only 08`` runs just those named, ``-
 Writes the executed notebooks to ``<output>/notebooks/``, figures to ``--figures`` (default
 ``<output>/figures``; ``make study`` passes the committed ``figures/``), each
 notebook's numbers to ``<output>/results/``, and ``<output>/summary.md``: the claims table
-and how long each notebook took. Runs trained by one notebook are reused by the others.
+and how long each notebook took. Runs trained by one notebook are reused by the others. Where the
+profile trains runs together (the quick profile: side by side on the CPU, one process and one thread
+each; the paper profile: one Ray sweep), the runs the chosen notebooks need (``stnlib.study.plan``)
+are trained first, all at once, and the notebooks load them.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from pathlib import Path
 from .errors import StnlibError
 from .runs import ensure_folder, save_text
 from .study import PROFILES, Study, claims_markdown, claims_table
+from .study.plan import planned_runs
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
@@ -121,6 +125,28 @@ def summary_markdown(profile: str, timings: list[tuple[str, float | None, str]],
     return "\n".join(lines) + "\n"
 
 
+def train_planned_runs(profile: str, output: Path, notebooks: list[str], log=print) -> tuple[str, float, str] | None:
+    """Train the runs the ``notebooks`` will ask for (``stnlib.study.plan``) all at once, where the
+    profile's runner trains runs together (``processes``, ``ray``): a (row name, seconds, status)
+    for the summary, or ``None`` where there was nothing to train or the runner trains one at a time."""
+    study = Study(profile, output=str(output), log=log)
+    if study.profile.runner == "local":
+        return None
+    configs, datasets = planned_runs(study, notebooks)
+    start = time.perf_counter()
+    try:
+        trained = study.train(configs, datasets)
+    except Exception as error:  # the notebooks still run, and train what is missing themselves
+        status = f"failed: {type(error).__name__}: {str(error).strip().splitlines()[-1][:200]}"
+        log(f"training before the notebooks {status}")
+        return "training before the notebooks", time.perf_counter() - start, status
+    if not trained:
+        return None
+    seconds = time.perf_counter() - start
+    log(f"  trained {trained} runs in {seconds:.0f} s")
+    return f"training before the notebooks ({trained} runs)", seconds, "ok"
+
+
 def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path, log=print,
               only: list[str] | None = None, run_all: bool = False) -> list[tuple[str, float | None, str]]:
     """Run the numbered notebooks headlessly under ``profile`` (see ``select_notebooks``); figures go
@@ -136,7 +162,8 @@ def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path,
     ensure_folder(figures, "--figures folder")
     parameters = {"profile": profile, "output": str(output), "figures": str(figures), "interactive": False,
                   "progress": False}
-    timings = []
+    timings = [train_planned_runs(profile, output, [notebook.stem for notebook in chosen], log)]
+    timings = [row for row in timings if row is not None]
     for notebook in chosen:
         log(f"running {notebook.name} ({profile})")
         start = time.perf_counter()

@@ -361,7 +361,8 @@ class Trainer:
                    "original_reports": original_reported_accuracy(self.data.name),
                    "final_train_accuracy": self.history[-1]["train_accuracy"] if self.history else None,
                    "train_images_per_second": trained_images / train_seconds if train_seconds else None,
-                   "train_seconds": train_seconds, "wall_seconds": wall_seconds}
+                   "train_seconds": train_seconds, "wall_seconds": wall_seconds,
+                   "threads": torch.get_num_threads()}  # the CPU's numbers depend on it (summation order)
         if self.folder is not None:
             runs.save_torch(self.folder / runs.FINAL, {"model": self.model.state_dict(),
                                                        "extra_iterations": self.model.extra_iterations})

@@ -6,6 +6,8 @@ import nbformat
 import pytest
 
 from stnlib.reproduce import find_notebooks, main, reproduce, run_notebook, select_notebooks
+from stnlib.study import Study
+from stnlib.study.plan import planned_runs
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 MAX_CELL_LINES = 25
@@ -50,6 +52,14 @@ def test_every_saved_figure_passes_the_figure_check(smoke_run):
     for name, _, _ in timings:
         executed = (out / "results" / "notebooks" / f"{name}.ipynb").read_text()
         assert "figure check:" not in executed, name  # Study.save_figure warns about each problem
+
+
+@pytest.mark.slow
+def test_the_plan_names_every_run_the_notebooks_train(smoke_run):
+    out, timings = smoke_run  # the smoke profile trains in the notebooks, one run after another
+    planned, _ = planned_runs(Study("smoke", output=str(out / "results")), [name for name, _, _ in timings])
+    trained = {p.parent.resolve() for p in (out / "results" / "runs").rglob("metrics.json")}
+    assert {Path(config.name).resolve() for config in planned} == trained
 
 
 @pytest.mark.slow
@@ -107,18 +117,19 @@ def test_the_quick_profile_leaves_out_its_optional_notebooks_unless_asked():
 def test_reproduce_lists_left_out_notebooks_in_the_summary(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    for name in ("00_first", "08_equivariant_baseline"):
+    for name in ("00_first", "08_left_out"):  # names no plan knows: nothing is trained
         nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), folder / f"{name}.ipynb")
     timings = reproduce("quick", tmp_path / "out", None, folder, log=lambda _: None)
     assert [(name, status.split(":")[0]) for name, _, status in timings] == [("00_first", "ok"),
-                                                                            ("08_equivariant_baseline", "left out")]
+                                                                            ("08_left_out", "left out")]
     summary = (tmp_path / "out" / "summary.md").read_text()
-    assert "| 08_equivariant_baseline |  | left out: not in the quick profile's time budget (--only 08 runs it) |" \
+    assert "| 08_left_out |  | left out: not in the quick profile's time budget (--only 08 runs it) |" \
         in summary
     assert main(["--profile", "quick", "--notebooks", str(folder), "--output", str(tmp_path / "out2"),
                  "--only", "08"]) == 0
-    assert (tmp_path / "out2" / "notebooks" / "08_equivariant_baseline.ipynb").is_file()
+    assert (tmp_path / "out2" / "notebooks" / "08_left_out.ipynb").is_file()
     assert not (tmp_path / "out2" / "notebooks" / "00_first.ipynb").exists()
+    assert not (tmp_path / "out" / "runs").exists() and not (tmp_path / "out2" / "runs").exists()
 
 
 @pytest.mark.slow

@@ -31,7 +31,10 @@ class Profile:
     test_limit: int | None = None  # and the first N test images
     analysis_images: int = 500  # test images for angle and feature analyses
     iteration_seeds: int = 3  # seeds per configuration in the iterations notebook
-    runner: str = "local"  # "local": train in the notebook's process; "ray": through stnlib.grid
+    # "local": train in the notebook's process, one run after another; "processes": on the CPU, a
+    # notebook's runs side by side, one process and one thread each (stnlib.study.parallel);
+    # "ray": through stnlib.grid
+    runner: str = "local"
     # Notebook 07, the theory's control: translated and scaled digits (dataset names), trained for
     # ``control_epochs`` (None: ``epochs``, or ``iterations`` where the profile counts those).
     control_datasets: tuple[str, str] = ("translate5k-28", "scale5k-28")
@@ -52,6 +55,8 @@ class Profile:
 # (benchmarks/README.md).
 QUICK_RECIPE = dict(optimizer="adam", lr=3e-4, loc_lr_multiplier=10.0, localization_parameters=(128, 128, 128),
                     batch_size=128, lr_drops=(0.75,), rotation_warmup=(30.0, 0.25))
+# What notebook 00 compares it with: the recipe it replaced, as RunConfig options over the quick recipe.
+PREVIOUS_QUICK_RECIPE = dict(loc_lr_multiplier=40.0, localization_parameters=None, rotation_warmup=[])
 
 PROFILES = {
     "smoke": Profile("smoke", "mnist5k", epochs=1, seeds=2, **{**QUICK_RECIPE, "batch_size": 64},
@@ -60,7 +65,7 @@ PROFILES = {
     # The controls of notebook 07 train for 8 epochs: their STs undo shifts and zooms well before then
     # (seed 0: STN-C0 slope 1.00, r 0.97 on shifts, 0.99 and 0.92 on zooms), and the budget needs it.
     "quick": Profile("quick", "mnist5k", epochs=16, seeds=3, **QUICK_RECIPE, eval_passes=10,
-                     analysis_images=1000, control_epochs=8,
+                     analysis_images=1000, control_epochs=8, runner="processes",
                      # Notebook 08 (the P4CNN beside the STs: three more trainings and invariance curves,
                      # about 3 minutes on 2 CPU cores) would take make study past 15 minutes.
                      optional_notebooks=("08",),

@@ -8,6 +8,7 @@ trained with the same configuration reuses it.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -24,7 +25,8 @@ from ..data.registry import dataset_kind
 from ..evaluation import (PairedComparison, Predictions, collect_predictions, orthogonal_fit, paired_comparison,
                           predicted_angles)
 from ..plotting import figure_problems, use_house_style
-from ..train import fit
+from ..device import pick_device
+from .parallel import single_thread, train_in_processes, train_one
 from .profiles import get_profile
 from .variants import NO_ST, Variant
 
@@ -143,7 +145,8 @@ class Study:
             folder = Path(config.name)
             if not self._finished_with(folder, config):
                 self.log(f"training {variant.label}, seed {seed} ({self.profile.name} profile)")
-                fit(config, overwrite=folder.exists(), data=self.data, log=lambda _: None, progress=self.progress)
+                with single_thread() if self._in_processes else contextlib.nullcontext():
+                    train_one(config, self.data, progress=self.progress)
             self._loaded[config.name] = runs.load_run(folder)
         return self._loaded[config.name]
 
@@ -160,13 +163,29 @@ class Study:
     def runs(self, variant: Variant, seeds: int | None = None) -> list[runs.Run]:
         return [self.run(variant, seed) for seed in range(seeds or self.profile.seeds)]
 
+    def configs(self, variant: Variant, seeds: int | None = None) -> list[RunConfig]:
+        """The configurations of ``variant``'s runs, one per seed."""
+        return [self.config(variant, seed) for seed in range(seeds or self.profile.seeds)]
+
     def train_all(self, variants, seeds: int | None = None) -> None:
-        """Train every missing run of ``variants`` x seeds; with the ``ray`` runner, all at once
-        as a sweep (one Ray task a run, one GPU each when there are GPUs)."""
-        configs = [self.config(v, s) for v in variants for s in range(seeds or self.profile.seeds)]
+        """Train every missing run of ``variants`` x seeds at once (see ``train``)."""
+        self.train([config for variant in variants for config in self.configs(variant, seeds)])
+
+    def train(self, configs: list[RunConfig], datasets: dict[str, ImageData] | None = None) -> int:
+        """Train those of ``configs`` not finished before, as the profile's runner says: ``processes``
+        trains them side by side on the CPU, one thread each (``stnlib.study.parallel``); ``ray``
+        as a sweep, one Ray task a run (one GPU each when there are GPUs); ``local`` leaves them to
+        ``run``, one after the other. ``datasets``: the data by name (default: this study's).
+        Returns how many runs it trained."""
         missing = [c for c in configs if not self._finished_with(Path(c.name), c)]
-        if self.profile.runner != "ray" or not missing:
-            return
+        if not missing or self.profile.runner == "local":
+            return 0
+        if self._in_processes:
+            train_in_processes(missing, datasets or {self.profile.dataset: self.data},
+                               workers=torch.get_num_threads(), log=self.log)
+            return len(missing)
+        if self.profile.runner != "ray":
+            return 0
         from ..grid import Point, run_sweep
 
         self.log(f"training {len(missing)} runs through Ray")
@@ -175,6 +194,12 @@ class Study:
         failed = [p for p in outcome if p.status == "failed"]
         if failed:
             raise RuntimeError(f"{len(failed)} run(s) failed, e.g. {failed[0].folder}: {failed[0].error}")
+        return len(missing)
+
+    @property
+    def _in_processes(self) -> bool:
+        """Whether runs train one thread each (the ``processes`` runner, on the CPU)."""
+        return self.profile.runner == "processes" and pick_device(self.profile.device).type == "cpu"
 
     @staticmethod
     def _finished_with(folder: Path, config: RunConfig) -> bool:
