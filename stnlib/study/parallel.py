@@ -1,10 +1,12 @@
 """Several training runs at once on the CPU: one process per core, one thread per run.
 
 Small convolutional networks on 28x28 digits use two cores poorly from one process (batches of 128
-give each thread little work; the quick profile's STN-C0 trained 1.35x more images per second as two
-one-thread processes than as one two-thread process on 2 cores). Every run trained this way uses
-exactly one thread, so its numbers do not depend on how many cores the machine has, nor on which
-runs happen to train beside it; a run trained alone under ``single_thread`` gives the same bits.
+give each thread little work). On 2 cores, ten runs of five architectures trained 1.18x faster in one
+pool of two one-thread processes than one after another on both threads; a pool for two runs gains
+little or loses, since starting a worker (a fresh interpreter importing torch) costs seconds
+(``benchmarks/parallel_runs.py``). Every run trained this way uses exactly one thread, so its numbers
+do not depend on how many cores the machine has, nor on which runs train beside it; a run trained
+alone under ``single_thread`` gives the same bits.
 """
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ def train_in_processes(configs: list[RunConfig], datasets: dict[str, ImageData],
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_start_worker, initargs=(datasets,)) as pool:
         futures = [pool.submit(_train_in_worker, config) for config in configs]
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in pending:
             future.cancel()
         errors = [future.exception() for future in futures if future.done() and not future.cancelled()

@@ -67,7 +67,7 @@ PROFILES = {
     "quick": Profile("quick", "mnist5k", epochs=16, seeds=3, **QUICK_RECIPE, eval_passes=10,
                      analysis_images=1000, control_epochs=8, runner="processes",
                      # Notebook 08 (the P4CNN beside the STs: three more trainings and invariance curves,
-                     # about 3 minutes on 2 CPU cores) would take make study past 15 minutes.
+                     # about 4 minutes on 2 CPU cores) would take make study past 15 minutes.
                      optional_notebooks=("08",),
                      description="the embedded mnist5k on the CPU in fp32: an input ST that learns, 3 seeds"),
     # The original code's long-schedule defaults (its epochs flag: 640 = 150000 * 256 / 60000; its
