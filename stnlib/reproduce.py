@@ -125,6 +125,11 @@ def summary_markdown(profile: str, timings: list[tuple[str, float | None, str]],
     return "\n".join(lines) + "\n"
 
 
+def failure_status(error: Exception) -> str:
+    """A summary row's status for ``error``: ``failed: Type: its last line``."""
+    return f"failed: {type(error).__name__}: {str(error).strip().splitlines()[-1][:200]}"
+
+
 def train_planned_runs(profile: str, output: Path, notebooks: list[str], log=print) -> tuple[str, float, str] | None:
     """Train the runs the ``notebooks`` will ask for (``stnlib.study.plan``) all at once, where the
     profile's runner trains runs together (``processes``, ``ray``): a (row name, seconds, status)
@@ -137,7 +142,7 @@ def train_planned_runs(profile: str, output: Path, notebooks: list[str], log=pri
     try:
         trained = study.train(configs, datasets)
     except Exception as error:  # the notebooks still run, and train what is missing themselves
-        status = f"failed: {type(error).__name__}: {str(error).strip().splitlines()[-1][:200]}"
+        status = failure_status(error)
         log(f"training before the notebooks {status}")
         return "training before the notebooks", time.perf_counter() - start, status
     if not trained:
@@ -162,8 +167,8 @@ def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path,
     ensure_folder(figures, "--figures folder")
     parameters = {"profile": profile, "output": str(output), "figures": str(figures), "interactive": False,
                   "progress": False}
-    timings = [train_planned_runs(profile, output, [notebook.stem for notebook in chosen], log)]
-    timings = [row for row in timings if row is not None]
+    training = train_planned_runs(profile, output, [notebook.stem for notebook in chosen], log)
+    timings = [training] if training else []
     for notebook in chosen:
         log(f"running {notebook.name} ({profile})")
         start = time.perf_counter()
@@ -171,7 +176,7 @@ def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path,
             seconds, status = run_notebook(notebook, output / "notebooks" / notebook.name, parameters), "ok"
         except Exception as error:  # a failing notebook is reported; the others still run
             seconds = time.perf_counter() - start
-            status = f"failed: {type(error).__name__}: {str(error).strip().splitlines()[-1][:200]}"
+            status = failure_status(error)
         log(f"  {status} in {seconds:.0f} s")
         timings.append((notebook.stem, seconds, status))
     for notebook in left_out:

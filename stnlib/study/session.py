@@ -178,13 +178,11 @@ class Study:
         ``run``, one after the other. ``datasets``: the data by name (default: this study's).
         Returns how many runs it trained."""
         missing = [c for c in configs if not self._finished_with(Path(c.name), c)]
-        if not missing or self.profile.runner == "local":
-            return 0
-        if self._in_processes:
+        if missing and self._in_processes:
             train_in_processes(missing, datasets or {self.profile.dataset: self.data},
                                workers=torch.get_num_threads(), log=self.log)
             return len(missing)
-        if self.profile.runner != "ray":
+        if not missing or self.profile.runner != "ray":
             return 0
         from ..grid import Point, run_sweep
 
