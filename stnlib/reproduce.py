@@ -9,22 +9,29 @@ notebook's numbers to ``<output>/results/``, and ``<output>/summary.md``: the cl
 and how long each notebook took. Runs trained by one notebook are reused by the others. Where the
 profile trains runs together (the quick profile: side by side on the CPU, one process and one thread
 each; the paper profile: one Ray sweep), the runs the chosen notebooks need (``stnlib.study.plan``)
-are trained first, all at once, and the notebooks load them.
+are trained first, all at once, and the notebooks load them; they then run side by side, one kernel per
+core with one thread each, and ``09_claims``, which reads the others' numbers, after them.
 """
 from __future__ import annotations
 
 import argparse
 import functools
+import multiprocessing
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from .errors import StnlibError
 from .runs import ensure_folder, save_text
 from .study import PROFILES, Study, claims_markdown, claims_table
-from .study.plan import planned_runs
+from .study.plan import CLAIMS_NOTEBOOK, planned_runs
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+# Thread settings of a kernel that runs beside others: one thread each, so that the notebooks' numbers
+# do not depend on the core count, as the runs' do not (stnlib.study.parallel).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def find_notebooks(folder: Path) -> list[Path]:
@@ -60,6 +67,56 @@ def run_notebook(notebook: Path, executed: Path, parameters: dict) -> float:
                                kernel_name="python3", progress_bar=False, log_output=False,
                                kernel_manager_class=encrypting_kernel_manager())
     return time.perf_counter() - start
+
+
+def run_notebook_reporting(notebook: Path, executed: Path, parameters: dict) -> tuple[float, str]:
+    """``run_notebook``, reporting a failure as its status instead of raising: (seconds, status)."""
+    start = time.perf_counter()
+    try:
+        return run_notebook(notebook, executed, parameters), "ok"
+    except Exception as error:  # a failing notebook is reported; the others still run
+        return time.perf_counter() - start, failure_status(error)
+
+
+def _start_notebook_worker() -> None:
+    os.environ.update(ONE_THREAD)  # read by the kernels this process starts
+
+
+def run_notebooks(notebooks: list[Path], executed: Path, parameters: dict, workers: int,
+                  log=print) -> list[tuple[str, float, str]]:
+    """Execute ``notebooks`` into the folder ``executed``: (name, seconds, status) for each, in the
+    order given. With ``workers`` > 1, up to that many run at once, each kernel on one thread, and
+    ``CLAIMS_NOTEBOOK`` after all the others; only safe when every run they load is trained, since
+    two notebooks that trained the same missing run at once would collide."""
+    ensure_folder(executed, "notebooks folder")
+    timings = {}
+    first = [notebook for notebook in notebooks if notebook.stem != CLAIMS_NOTEBOOK]
+    workers = min(workers, len(first))
+    if workers > 1:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_start_notebook_worker) as pool:
+            log(f"running {len(first)} notebooks, {workers} at a time, one thread each")
+            futures = {pool.submit(run_notebook_reporting, notebook, executed / notebook.name, parameters): notebook
+                       for notebook in first}
+            for future in as_completed(futures):
+                notebook = futures[future]
+                timings[notebook] = future.result()
+                log(f"  {notebook.name}: {timings[notebook][1]} in {timings[notebook][0]:.0f} s")
+    for notebook in (n for n in notebooks if n not in timings):
+        log(f"running {notebook.name} ({parameters.get('profile')})")
+        timings[notebook] = run_notebook_reporting(notebook, executed / notebook.name, parameters)
+        log(f"  {timings[notebook][1]} in {timings[notebook][0]:.0f} s")
+    return [(notebook.stem, *timings[notebook]) for notebook in notebooks]
+
+
+def notebook_workers(profile: str, training: tuple[str, float, str] | None) -> int:
+    """How many notebooks may run at once: one per core where the profile's runner has trained every run
+    they load beforehand; one where the notebooks train their own (the ``local`` runner) or training failed."""
+    import torch
+
+    if PROFILES[profile].runner == "local" or (training is not None and training[2] != "ok"):
+        return 1
+    return torch.get_num_threads()  # the cores the training used, one run per core
 
 
 @functools.cache
@@ -106,7 +163,8 @@ def input_st_lines(results: dict) -> list[str]:
     return lines
 
 
-def summary_markdown(profile: str, timings: list[tuple[str, float | None, str]], study: Study) -> str:
+def summary_markdown(profile: str, timings: list[tuple[str, float | None, str]], study: Study,
+                     wall_seconds: float | None = None) -> str:
     results = study.results()
     try:
         claims = claims_markdown(claims_table(results))
@@ -119,7 +177,10 @@ def summary_markdown(profile: str, timings: list[tuple[str, float | None, str]],
              "## Notebooks", "", "| notebook | seconds | status |", "|---|---|---|"]
     lines += [f"| {name} | {'' if seconds is None else f'{seconds:.0f}'} | {status} |"
               for name, seconds, status in timings]
-    lines += ["", f"Total: {sum(s for _, s, _ in timings if s is not None):.0f} s.", ""]
+    total = sum(s for _, s, _ in timings if s is not None)
+    lines += ["", f"Total: {total:.0f} s." if wall_seconds is None or wall_seconds >= 0.95 * total else
+              f"Total: {wall_seconds:.0f} s; the notebooks ran side by side, so their rows add up to more "
+              f"({total:.0f} s).", ""]
     figures = sorted(p.name for p in study.figures.glob("*.png"))
     lines += ["## Figures", ""] + [f"- `{study.figures / name}`" for name in figures]
     return "\n".join(lines) + "\n"
@@ -153,38 +214,32 @@ def train_planned_runs(profile: str, output: Path, notebooks: list[str], log=pri
 
 
 def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path, log=print,
-              only: list[str] | None = None, run_all: bool = False) -> list[tuple[str, float | None, str]]:
+              only: list[str] | None = None, run_all: bool = False,
+              workers: int | None = None) -> list[tuple[str, float | None, str]]:
     """Run the numbered notebooks headlessly under ``profile`` (see ``select_notebooks``); figures go
     to ``figures`` (default ``<output>/figures``: the committed ``figures/`` only when asked for).
-    Returns (notebook, seconds, status) per notebook: status ``ok``, ``failed: ...`` or ``left out: ...``
-    (seconds ``None``)."""
+    ``workers``: notebooks at once (default: ``notebook_workers``). Returns (notebook, seconds, status)
+    per notebook: status ``ok``, ``failed: ...`` or ``left out: ...`` (seconds ``None``)."""
     if profile not in PROFILES:
         raise StnlibError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
     chosen, left_out = select_notebooks(find_notebooks(notebooks), profile, only, run_all)
     output = output.resolve()
     figures = (figures or output / "figures").resolve()
-    ensure_folder(ensure_folder(output, "--output folder") / "notebooks", "notebooks folder")
+    ensure_folder(output, "--output folder")
     ensure_folder(figures, "--figures folder")
     parameters = {"profile": profile, "output": str(output), "figures": str(figures), "interactive": False,
                   "progress": False}
+    start = time.perf_counter()
     training = train_planned_runs(profile, output, [notebook.stem for notebook in chosen], log)
-    timings = [training] if training else []
-    for notebook in chosen:
-        log(f"running {notebook.name} ({profile})")
-        start = time.perf_counter()
-        try:
-            seconds, status = run_notebook(notebook, output / "notebooks" / notebook.name, parameters), "ok"
-        except Exception as error:  # a failing notebook is reported; the others still run
-            seconds = time.perf_counter() - start
-            status = failure_status(error)
-        log(f"  {status} in {seconds:.0f} s")
-        timings.append((notebook.stem, seconds, status))
+    workers = workers if workers is not None else notebook_workers(profile, training)
+    timings = ([training] if training else []) + run_notebooks(chosen, output / "notebooks", parameters, workers, log)
+    wall_seconds = time.perf_counter() - start
     for notebook in left_out:
         status = f"left out: not in the {profile} profile's time budget (--only {notebook.name[:2]} runs it)"
         log(f"{notebook.name}: {status}")
         timings.append((notebook.stem, None, status))
     study = Study(profile, output=str(output), figures=str(figures))
-    save_text(output / "summary.md", summary_markdown(profile, timings, study))
+    save_text(output / "summary.md", summary_markdown(profile, timings, study, wall_seconds))
     log(f"summary: {output / 'summary.md'}")
     return timings
 

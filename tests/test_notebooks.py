@@ -5,7 +5,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from stnlib.reproduce import find_notebooks, main, reproduce, run_notebook, select_notebooks
+from stnlib.reproduce import (find_notebooks, main, notebook_workers, reproduce, run_notebook, run_notebooks,
+                              select_notebooks)
 from stnlib.study import Study
 from stnlib.study.plan import planned_runs
 
@@ -145,3 +146,40 @@ def test_a_notebook_runs_without_the_kernels_unencrypted_transport_warning(tmp_p
 def test_reproduce_rejects_an_unknown_profile(capsys):
     assert main(["--profile", "huge", "--output", "/tmp/unused"]) == 2
     assert "unknown profile 'huge'" in capsys.readouterr().err
+
+
+def waiting_notebook(name: str, other: str, folder: Path) -> nbformat.NotebookNode:
+    """A notebook that marks its start, waits for ``other``'s start and records its thread settings: it
+    can only finish when the two run at the same time."""
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"import os, pathlib, time\nfolder = pathlib.Path({str(folder)!r})\n"
+        f"(folder / '{name}.started').write_text(os.environ.get('OMP_NUM_THREADS', 'unset'))\n"
+        f"deadline = time.time() + 120\nwhile not (folder / '{other}.started').exists():\n"
+        f"    assert time.time() < deadline, 'the other notebook never started'\n    time.sleep(0.05)\n"
+        f"(folder / '{name}.done').touch()")])
+
+
+@pytest.mark.slow
+def test_notebooks_run_side_by_side_on_one_thread_each_and_the_claims_after_them(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    nbformat.write(waiting_notebook("a", "b", tmp_path), folder / "00_a.ipynb")
+    nbformat.write(waiting_notebook("b", "a", tmp_path), folder / "01_b.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"import pathlib\nassert all((pathlib.Path({str(tmp_path)!r}) / f'{{n}}.done').exists() for n in 'ab')")]),
+        folder / "09_claims.ipynb")
+    notebooks = sorted(folder.glob("*.ipynb"))
+    timings = run_notebooks(notebooks, tmp_path / "executed", {}, workers=2, log=lambda _: None)
+    assert [(name, status) for name, _, status in timings] == [("00_a", "ok"), ("01_b", "ok"), ("09_claims", "ok")]
+    assert (tmp_path / "a.started").read_text() == (tmp_path / "b.started").read_text() == "1"
+    assert all((tmp_path / "executed" / path.name).is_file() for path in notebooks)
+
+
+def test_notebooks_run_one_at_a_time_where_they_may_train(monkeypatch):
+    from stnlib.study import profiles
+
+    assert notebook_workers("smoke", None) == 1  # the local runner: each notebook trains its own runs
+    assert notebook_workers("quick", ("training before the notebooks", 3.0, "failed: ConfigError: x")) == 1
+    monkeypatch.setattr("torch.get_num_threads", lambda: 2)
+    assert notebook_workers("quick", None) == notebook_workers("quick", ("training (3 runs)", 3.0, "ok")) == 2
+    assert profiles.PROFILES["quick"].runner != "local"

@@ -9,7 +9,9 @@ from ..data import BatchLoader, RandomRotation
 from ..device import autocast
 from ..models.modes import eval_mode
 
-EVAL_BATCH_SIZE = 1000
+# Images per forward pass in evaluation. On the CPU, batches of 250 keep a CNN's activations near the
+# caches: with one thread, 1.4x (STN-C0) to 1.9x (STN-C1) faster than batches of 1,000, to the same bits.
+EVAL_BATCH_SIZE = 250
 
 
 @dataclass

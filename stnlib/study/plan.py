@@ -17,6 +17,7 @@ RECIPES_NOTEBOOK = "00_quickstart"  # also the recipe the quick recipe replaced,
 ITERATIONS_NOTEBOOK = "04_iterations"  # ITERATION_VARIANTS, with the profile's iteration_seeds
 CONTROL_NOTEBOOK = "07_translation_scale_control"  # CONTROL_VARIANTS on the translated and the scaled digits
 PLANNED_NOTEBOOKS = (*NOTEBOOK_VARIANTS, ITERATIONS_NOTEBOOK, CONTROL_NOTEBOOK)
+CLAIMS_NOTEBOOK = "09_claims"  # trains nothing; reads every other notebook's numbers, so runs after them
 
 
 def planned_runs(study: Study, notebooks: list[str]) -> tuple[list[RunConfig], dict[str, ImageData]]:
