@@ -82,20 +82,21 @@ def _start_notebook_worker() -> None:
     os.environ.update(ONE_THREAD)  # read by the kernels this process starts
 
 
-def run_notebooks(notebooks: list[Path], executed: Path, parameters: dict, workers: int,
+def run_notebooks(notebooks: list[Path], executed: Path, parameters: dict, workers: int | None,
                   log=print) -> list[tuple[str, float, str]]:
     """Execute ``notebooks`` into the folder ``executed``: (name, seconds, status) for each, in the
-    order given. With ``workers`` > 1, up to that many run at once, each kernel on one thread, and
+    order given. ``workers`` ``None``: one after another in this process. A number: up to that many at
+    once, each kernel on one thread (even a lone one, so that its numbers are the same), and
     ``CLAIMS_NOTEBOOK`` after all the others; only safe when every run they load is trained, since
     two notebooks that trained the same missing run at once would collide."""
     ensure_folder(executed, "notebooks folder")
     timings = {}
     first = [notebook for notebook in notebooks if notebook.stem != CLAIMS_NOTEBOOK]
-    workers = min(workers, len(first))
-    if workers > 1:
+    if workers is not None and first:
+        workers = max(1, min(workers, len(first)))
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_start_notebook_worker) as pool:
-            log(f"running {len(first)} notebooks, {workers} at a time, one thread each")
+            log(f"running {len(first)} notebook{'s' * (len(first) > 1)}, {workers} at a time, one thread each")
             futures = {pool.submit(run_notebook_reporting, notebook, executed / notebook.name, parameters): notebook
                        for notebook in first}
             for future in as_completed(futures):
@@ -109,13 +110,14 @@ def run_notebooks(notebooks: list[Path], executed: Path, parameters: dict, worke
     return [(notebook.stem, *timings[notebook]) for notebook in notebooks]
 
 
-def notebook_workers(profile: str, training: tuple[str, float, str] | None) -> int:
-    """How many notebooks may run at once: one per core where the profile's runner has trained every run
-    they load beforehand; one where the notebooks train their own (the ``local`` runner) or training failed."""
+def notebook_workers(profile: str, training: tuple[str, float, str] | None) -> int | None:
+    """How many notebooks may run at once (``run_notebooks``): one per core where the profile's runner
+    has trained every run they load beforehand; ``None`` (one after another, here) where the notebooks
+    train their own (the ``local`` runner) or the training failed."""
     import torch
 
     if PROFILES[profile].runner == "local" or (training is not None and training[2] != "ok"):
-        return 1
+        return None
     return torch.get_num_threads()  # the cores the training used, one run per core
 
 
@@ -215,10 +217,10 @@ def train_planned_runs(profile: str, output: Path, notebooks: list[str], log=pri
 
 def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path, log=print,
               only: list[str] | None = None, run_all: bool = False,
-              workers: int | None = None) -> list[tuple[str, float | None, str]]:
+              workers: int | None | str = "auto") -> list[tuple[str, float | None, str]]:
     """Run the numbered notebooks headlessly under ``profile`` (see ``select_notebooks``); figures go
     to ``figures`` (default ``<output>/figures``: the committed ``figures/`` only when asked for).
-    ``workers``: notebooks at once (default: ``notebook_workers``). Returns (notebook, seconds, status)
+    ``workers``: notebooks at once (``run_notebooks``; default: ``notebook_workers``). Returns (notebook, seconds, status)
     per notebook: status ``ok``, ``failed: ...`` or ``left out: ...`` (seconds ``None``)."""
     if profile not in PROFILES:
         raise StnlibError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
@@ -231,7 +233,7 @@ def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path,
                   "progress": False}
     start = time.perf_counter()
     training = train_planned_runs(profile, output, [notebook.stem for notebook in chosen], log)
-    workers = workers if workers is not None else notebook_workers(profile, training)
+    workers = notebook_workers(profile, training) if workers == "auto" else workers
     timings = ([training] if training else []) + run_notebooks(chosen, output / "notebooks", parameters, workers, log)
     wall_seconds = time.perf_counter() - start
     for notebook in left_out:

@@ -175,11 +175,21 @@ def test_notebooks_run_side_by_side_on_one_thread_each_and_the_claims_after_them
     assert all((tmp_path / "executed" / path.name).is_file() for path in notebooks)
 
 
+@pytest.mark.slow
+def test_a_lone_notebook_runs_on_one_thread_where_notebooks_run_side_by_side(tmp_path):
+    notebook = tmp_path / "02_threads.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"import os, pathlib\npathlib.Path({str(tmp_path / 'threads')!r}).write_text(os.environ.get('OMP_NUM_THREADS', 'unset'))")]),
+        notebook)
+    assert run_notebooks([notebook], tmp_path / "executed", {}, workers=2, log=lambda _: None)[0][2] == "ok"
+    assert (tmp_path / "threads").read_text() == "1"
+
+
 def test_notebooks_run_one_at_a_time_where_they_may_train(monkeypatch):
     from stnlib.study import profiles
 
-    assert notebook_workers("smoke", None) == 1  # the local runner: each notebook trains its own runs
-    assert notebook_workers("quick", ("training before the notebooks", 3.0, "failed: ConfigError: x")) == 1
+    assert notebook_workers("smoke", None) is None  # the local runner: each notebook trains its own runs
+    assert notebook_workers("quick", ("training before the notebooks", 3.0, "failed: ConfigError: x")) is None
     monkeypatch.setattr("torch.get_num_threads", lambda: 2)
     assert notebook_workers("quick", None) == notebook_workers("quick", ("training (3 runs)", 3.0, "ok")) == 2
     assert profiles.PROFILES["quick"].runner != "local"
