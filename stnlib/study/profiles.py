@@ -61,6 +61,7 @@ PREVIOUS_QUICK_RECIPE = dict(loc_lr_multiplier=40.0, localization_parameters=Non
 PROFILES = {
     "smoke": Profile("smoke", "mnist5k", epochs=1, seeds=2, **{**QUICK_RECIPE, "batch_size": 64},
                      eval_passes=1, iteration_seeds=2, train_limit=192, test_limit=96, analysis_images=48,
+                     runner="processes",  # as the quick profile: the tests run what make study runs
                      description="tiny: seconds per notebook; what the tests run"),
     # The controls of notebook 07 train for 8 epochs: their STs undo shifts and zooms well before then
     # (seed 0: STN-C0 slope 1.00, r 0.97 on shifts, 0.99 and 0.92 on zooms), and the budget needs it.
