@@ -113,12 +113,19 @@ def weights_file(run_dir: Path) -> Path:
 
 
 def versions() -> dict[str, str]:
+    """The versions a run was trained with. torchvision's is read from its installed metadata, without
+    importing it (which costs seconds, since it imports torch's compiler)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import numpy
-    import torchvision
 
     from .version import __version__
 
-    return {"stnlib": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+    try:
+        torchvision = version("torchvision")
+    except PackageNotFoundError:
+        torchvision = "not installed"
+    return {"stnlib": __version__, "torch": torch.__version__, "torchvision": torchvision,
             "numpy": numpy.__version__, "python": platform.python_version()}
 
 

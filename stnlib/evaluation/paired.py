@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-from scipy.stats import binomtest
 
 ALPHA = 0.05
 
@@ -61,6 +60,8 @@ def mcnemar_p_value(a: torch.Tensor, b: torch.Tensor) -> float:
     only_b = int((~a & b).sum())
     if only_a + only_b == 0:
         return 1.0
+    from scipy.stats import binomtest  # here, not at the top: scipy.stats costs a second at every start
+
     return float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
 
 
