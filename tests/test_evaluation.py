@@ -6,7 +6,7 @@ import stnlib
 from stnlib import geometry
 from stnlib.data import Batch, RandomRotation
 from stnlib.evaluation import (Predictions, accuracy_by_angle, angle_error_by_true_angle, channel_correspondence,
-                               collect_predictions, compare_transformations, confusion_matrix, edge_responses,
+                               collect_predictions, correlation_breakdown, plot_large_errors_by_label, compare_transformations, confusion_matrix, edge_responses,
                                feature_maps_around_st, feature_misalignment, first_layer_filters,
                                gradient_magnitudes, orthogonal_fit, per_label_angle_statistics, plot_accuracy_by_angle,
                                plot_accuracy_vs_training_size, plot_angle_error_by_true_angle, plot_angle_histogram,
@@ -84,6 +84,26 @@ def test_per_label_angle_statistics(predictions):
     row = next(r for r in rows if r["count"] > 1)
     assert row["mean_error"] == pytest.approx(30 - predictions.true_angle[predictions.labels == row["label"]].mean().item(),
                                               abs=1e-3)
+
+
+def test_correlation_breakdown_traces_r_to_half_turn_errors_on_symmetric_digits():
+    true = torch.linspace(-90, 90, 200)
+    labels = torch.arange(200) % 10
+    flipped = (labels == 1) & (true.abs() > 60)  # ones near +-90 degrees undone the other way round
+    undone = torch.where(flipped, true - 180 * true.sign(), true)
+    thetas = geometry.theta_from_angle(-undone)[:, None]  # theta that undoes `undone` degrees
+    p = Predictions(labels, labels, true, thetas, [0])
+    breakdown = correlation_breakdown(p)
+    assert breakdown["r"] < 0.9
+    assert breakdown["r_without_symmetric"] == pytest.approx(1.0) and breakdown["r_without_large"] == pytest.approx(1.0)
+    assert breakdown["large_share"] == pytest.approx(flipped.float().mean().item())
+    assert breakdown["large_symmetric_share"] == 1.0
+    rows = per_label_angle_statistics(p)
+    assert rows[1]["large_share"] == pytest.approx(flipped.sum().item() / (labels == 1).sum().item())
+    assert all(row["large_share"] == 0 for row in rows if row["label"] != 1)
+    ax = plot_large_errors_by_label({"seed 0": rows, "seed 1": rows})
+    heights = [bar.get_height() for bar in ax.patches if bar.get_width() < 0.5]  # the bars, not the shading
+    assert len(heights) == 20 and heights[1] == pytest.approx(100 * rows[1]["large_share"])
 
 
 def test_transformation_statistics_of_an_identity_st(tiny):

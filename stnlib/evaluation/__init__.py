@@ -12,7 +12,8 @@ Works for any registered dataset and model, and for every ST of a model.
 | training history (``Run.history``) | ``plot_history`` |
 | ``st_views`` (images before and after each ST) | ``plot_st_views``, ``plot_digits`` |
 | ``feature_maps_around_st`` | ``plot_feature_maps`` |
-| ``predicted_angles``, ``orthogonal_fit``, ``per_label_angle_statistics`` | ``plot_angle_histogram`` |
+| ``predicted_angles``, ``orthogonal_fit``, ``per_label_angle_statistics`` | ``plot_angle_histogram``, ``plot_large_errors_by_label`` |
+| ``correlation_breakdown`` (r without the half-turn-symmetric digits, without the large errors) | |
 | ``angle_error_by_true_angle`` (where along the true angle the ST errs) | ``plot_angle_error_by_true_angle`` |
 | ``transformation_statistics`` (predicted distance and scale) | ``plot_transformation_statistics`` |
 | ``compare_transformations`` (several models side by side), ``upright_targets`` (what a perfect ST outputs) | ``plot_compare_transformations`` |
@@ -31,8 +32,9 @@ shared colour scales with colour bars, the training range marked).
 from .accuracy import (AngleAccuracy, Score, accuracy_by_angle, accuracy_under_rotations, confusion_matrix, evaluate,
                        plot_accuracy_by_angle, plot_accuracy_under_rotations,
                        plot_confusion_matrix, test_accuracy, test_correctness)
-from .angles import (AngleErrorByTrueAngle, AngleFit, TransformationStatistics, angle_error_by_true_angle,
-                     orthogonal_fit, per_label_angle_statistics, plot_angle_error_by_true_angle, plot_angle_histogram,
+from .angles import (HALF_TURN_SYMMETRIC_DIGITS, AngleErrorByTrueAngle, AngleFit, TransformationStatistics,
+                     angle_error_by_true_angle, correlation_breakdown, orthogonal_fit, per_label_angle_statistics,
+                     plot_angle_error_by_true_angle, plot_angle_histogram, plot_large_errors_by_label,
                      plot_transformation_statistics, predicted_angles, transformation_statistics)
 from .controls import (SpatialResidual, plot_spatial_misalignment, plot_true_vs_undone, spatial_misalignment,
                        transform_images, true_and_undone)

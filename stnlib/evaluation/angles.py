@@ -42,8 +42,10 @@ def orthogonal_fit(true: torch.Tensor, predicted: torch.Tensor) -> AngleFit:
                     (points[:, 1] - points[:, 0]).abs().mean().item())
 
 
-def per_label_angle_statistics(predictions: Predictions, st: int = -1, num_classes: int = 10) -> list[dict]:
-    """For each label: count, mean and std of the angle error (predicted - true), and the correlation."""
+def per_label_angle_statistics(predictions: Predictions, st: int = -1, num_classes: int = 10,
+                               large_error: float = 60.0) -> list[dict]:
+    """For each label: count, mean and std of the angle error (predicted - true), the correlation, and
+    ``large_share``, the share of its images whose |error| exceeds ``large_error`` degrees."""
     predicted, rows = predicted_angles(predictions, st), []
     for label in range(num_classes):
         mask = predictions.labels == label
@@ -52,8 +54,57 @@ def per_label_angle_statistics(predictions: Predictions, st: int = -1, num_class
         rows.append({"label": label, "count": int(mask.sum()),
                      "mean_error": error.mean().item() if mask.any() else float("nan"),
                      "std_error": error.std().item() if mask.sum() > 1 else float("nan"),
-                     "correlation": orthogonal_fit(true, guess).correlation if mask.sum() > 1 else float("nan")})
+                     "correlation": orthogonal_fit(true, guess).correlation if mask.sum() > 1 else float("nan"),
+                     "large_share": (error.abs() > large_error).float().mean().item() if mask.any() else float("nan")})
     return rows
+
+
+# Digits that look alike after a half-turn: near +-90 degrees, a turn by +90 and one by -90 differ by a
+# half-turn, which these do not show, so an ST may undo either and err by about 180 degrees.
+HALF_TURN_SYMMETRIC_DIGITS = (0, 1, 8)
+
+
+def correlation_breakdown(predictions: Predictions, st: int = -1, large_error: float = 60.0,
+                          symmetric_labels: tuple[int, ...] = HALF_TURN_SYMMETRIC_DIGITS) -> dict:
+    """What keeps the undone angle's r below 1: ``r`` over all images; ``r_without_symmetric``, leaving
+    out the digits ``symmetric_labels``; ``r_without_large``, leaving out the images whose |error|
+    exceeds ``large_error`` degrees; ``large_share``, the share of such images; and
+    ``large_symmetric_share``, the share of them that are ``symmetric_labels`` digits."""
+    true, predicted = predictions.true_angle, predicted_angles(predictions, st)
+    large = (predicted - true).abs() > large_error
+    symmetric = torch.isin(predictions.labels, torch.tensor(symmetric_labels, device=predictions.labels.device))
+    return {"r": orthogonal_fit(true, predicted).correlation,
+            "r_without_symmetric": orthogonal_fit(true[~symmetric], predicted[~symmetric]).correlation,
+            "r_without_large": orthogonal_fit(true[~large], predicted[~large]).correlation,
+            "large_share": large.float().mean().item(),
+            "large_symmetric_share": (large & symmetric).sum().item() / max(int(large.sum()), 1),
+            "symmetric_labels": list(symmetric_labels), "large_error": large_error}
+
+
+def plot_large_errors_by_label(rows: dict[str, list[dict]], large_error: float = 60.0, ax=None):
+    """The share of each digit's images whose undone angle errs by more than ``large_error`` degrees
+    (the threshold ``rows`` were computed with), one bar per entry of ``rows``
+    (``per_label_angle_statistics`` of one run each) and digit, with the digits that look alike after a
+    half-turn shaded."""
+    import matplotlib.pyplot as plt
+
+    ax = ax if ax is not None else plt.subplots(figsize=(7.0, 3.4))[1]
+    colors = series_colors(rows)
+    for label in HALF_TURN_SYMMETRIC_DIGITS:
+        ax.axvspan(label - 0.45, label + 0.45, color="0.9", lw=0,
+                   label="looks alike after a half-turn" if label == HALF_TURN_SYMMETRIC_DIGITS[0] else None)
+    width = 0.8 / len(rows)
+    for i, (name, table) in enumerate(rows.items()):
+        offset = (i - (len(rows) - 1) / 2) * width
+        ax.bar([row["label"] + offset for row in table], [100 * row["large_share"] for row in table], width=width,
+               color=colors[name], label=name)
+    ax.set_xticks(range(len(next(iter(rows.values())))))
+    ax.set_xlabel("digit")
+    ax.set_ylabel(f"images with |error| > {large_error:g}° (%)")
+    ax.set_ylim(bottom=0)
+    ax.set_title("large errors of the undone angle, by digit")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
 
 
 @dataclass
