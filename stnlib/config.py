@@ -51,6 +51,9 @@ class RunConfig:
     hook_llr: bool = False  # scale the gradient through the ST instead of the localization lr
     onlyloc: bool = False  # train only the localization networks
     rotation_range: float = 90.0  # rotations are uniform in [-rotation_range, rotation_range] degrees
+    # training rotations uniform in [-R, R] degrees instead (None: rotation_range); test rotations always
+    # span rotation_range
+    train_rotation_range: float | None = None
     # [START, EPOCHS]: training rotations grow linearly from +-START degrees in the first epoch to
     # +-rotation_range after EPOCHS epochs (test rotations always span the whole range); empty: none
     rotation_warmup: list[float] = field(default_factory=list)
@@ -121,6 +124,8 @@ class RunConfig:
             raise ConfigError("--switch-after-iterations must be increasing")
         if (self.pretrain or self.moment_sched) and not self.has_st:
             raise ConfigError("--pretrain and --moment-sched need an ST (-l NAME -p ...)")
+        if self.train_rotation_range is not None:
+            self._check_train_rotation_range()
         if self.rotation_warmup:
             self._check_rotation_warmup()
         if self.pretrain and not (self.loop or self.deep or set(self.stn_placement) == {0}):
@@ -132,23 +137,31 @@ class RunConfig:
                 raise ConfigError(f"--{flag}-parameters must be positive, got {sizes}")
         return self
 
+    def _check_train_rotation_range(self) -> None:
+        if not self.rotate:
+            raise ConfigError("--train-rotation-range needs --rotate")
+        if not (math.isfinite(self.train_rotation_range) and 0 <= self.train_rotation_range <= 180):
+            raise ConfigError(f"--train-rotation-range must lie in [0, 180] degrees, got {self.train_rotation_range:g}")
+
     def _check_rotation_warmup(self) -> None:
         if len(self.rotation_warmup) != 2:
             raise ConfigError("--rotation-warmup takes two values, START_DEGREES EPOCHS: e.g. --rotation-warmup 30 4")
         start, epochs = self.rotation_warmup
         if not self.rotate:
             raise ConfigError("--rotation-warmup needs --rotate")
-        if not (math.isfinite(start) and 0 <= start <= self.rotation_range):
-            raise ConfigError(f"--rotation-warmup's start must lie in [0, {self.rotation_range:g}] degrees "
-                              f"(--rotation-range), got {start:g}")
+        full = self.training_rotation_range()
+        if not (math.isfinite(start) and 0 <= start <= full):
+            raise ConfigError(f"--rotation-warmup's start must lie in [0, {full:g}] degrees "
+                              f"(the training rotations' range), got {start:g}")
         if not (math.isfinite(epochs) and epochs >= 1 and epochs == int(epochs)):
             raise ConfigError(f"--rotation-warmup's epochs must be a whole number >= 1, got {epochs:g}")
 
-    def training_rotation_range(self, epoch: int) -> float:
-        """Training rotation range (degrees) of the 1-based ``epoch``: ``rotation_range``, or under
-        ``rotation_warmup`` ``[START, EPOCHS]`` START in epoch 1, growing linearly to ``rotation_range``
-        in epoch EPOCHS + 1."""
-        if not self.rotation_warmup:
-            return self.rotation_range
+    def training_rotation_range(self, epoch: int | None = None) -> float:
+        """Training rotation range (degrees): ``train_rotation_range``, or ``rotation_range`` without it;
+        of the 1-based ``epoch`` under ``rotation_warmup`` ``[START, EPOCHS]``, START in epoch 1, growing
+        linearly to that range in epoch EPOCHS + 1 (``epoch`` None: the range the warm-up ends at)."""
+        full = self.rotation_range if self.train_rotation_range is None else self.train_rotation_range
+        if not self.rotation_warmup or epoch is None:
+            return full
         start, epochs = self.rotation_warmup
-        return min(self.rotation_range, start + (self.rotation_range - start) * (epoch - 1) / epochs)
+        return min(full, start + (full - start) * (epoch - 1) / epochs)

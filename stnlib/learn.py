@@ -97,9 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     new = p.add_argument_group("stnlib options")
     new.add_argument("--rotation-range", type=float, default=90.0,
                      help="with --rotate, angles are uniform in [-R, R] degrees")
+    new.add_argument("--train-rotation-range", type=float, default=None, metavar="R",
+                     help="with --rotate, training angles are uniform in [-R, R] degrees instead (default: "
+                          "--rotation-range); test angles still span --rotation-range")
     new.add_argument("--rotation-warmup", nargs=2, type=float, default=[], metavar=("START", "EPOCHS"),
                      help="with --rotate, training angles grow from [-START, START] degrees in the first epoch "
-                          "to the full range after EPOCHS epochs (test angles always span the full range)")
+                          "to their full range after EPOCHS epochs (test angles always span --rotation-range)")
     new.add_argument("--resume", action="store_true", help="continue the run in --name from its last checkpoint")
     new.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     new.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")

@@ -176,6 +176,16 @@ def test_rotation_warmup_widens_the_training_rotations_epoch_by_epoch(tmp_path, 
     assert trainer.augmentation.max_degrees == 90
 
 
+def test_training_rotations_can_span_more_than_the_test_rotations(tmp_path, tiny):
+    wide = config(tmp_path, train_rotation_range=120.0)
+    trainer = Trainer(wide, tiny, torch.device("cpu"), 0, log=lambda _: None, progress=False)
+    assert trainer.augmentation.max_degrees == 120 and trainer.test_augmentation.max_degrees == 90
+    assert trainer.augmentation.sample_angles(4000, torch.Generator().manual_seed(0)).abs().max() > 115
+    warmup = config(tmp_path, train_rotation_range=120.0, rotation_warmup=[30.0, 2.0], epochs=4)
+    assert [warmup.training_rotation_range(e) for e in (1, 2, 3, 4)] == [30.0, 75.0, 120.0, 120.0]
+    assert warmup.training_rotation_range() == 120.0 and config(tmp_path).training_rotation_range() == 90.0
+
+
 def test_load_model_starts_from_saved_weights(tmp_path, tiny):
     fit(config(tmp_path / "a"), data=tiny, progress=False, log=lambda _: None)
     trained = torch.load(tmp_path / "a" / "run" / runs.FINAL)["model"]

@@ -82,6 +82,7 @@ def augmentation_for(config, data, train: bool = True):
             return RandomPlacement(data.canvas, translate=True, max_shift=data.max_shift, clutter=data.clutter)
         return RandomPlacement(data.canvas, translate=False, log2_scale=data.log2_scale, clutter_sizes=(2, 18),
                                clutter=data.clutter)
+    degrees = config.training_rotation_range() if train else config.rotation_range
     if data.kind == "plankton" and train:
-        return RandomAffine(config.rotation_range if config.rotate else 180.0)
-    return RandomRotation(config.rotation_range if config.rotate else 0.0)
+        return RandomAffine(degrees if config.rotate else 180.0)
+    return RandomRotation(degrees if config.rotate else 0.0)
