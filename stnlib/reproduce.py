@@ -159,9 +159,18 @@ def input_st_lines(results: dict) -> list[str]:
     fits = results.get("02_placement", {}).get("angle_fits", {}).get("STN-C0")
     if not fits:
         return ["(notebook 02 recorded no STN-C0 angle fits)"]
-    lines = ["| seed | slope | r | std(true − undone) |", "|---|---|---|---|"]
-    lines += [f"| {seed} | {f['slope']:.2f} | {f['correlation']:.2f} | {f['original_std']:.1f}° |"
-              for seed, f in enumerate(fits)]
+    # notebook 00's breakdown of r: without the digits whose undone angle errs by more than 60 degrees
+    breakdown = results.get("00_quickstart", {}).get("correlation_breakdown", {})
+    broken_down = all(f"seed {seed}" in breakdown for seed in range(len(fits)))
+    extra_columns = " r without errors > 60° | errors > 60° |" if broken_down else ""
+    lines = ["| seed | slope | r | std(true − undone) |" + extra_columns,
+             "|---|---|---|---|" + ("---|---|" if broken_down else "")]
+    for seed, f in enumerate(fits):
+        line = f"| {seed} | {f['slope']:.2f} | {f['correlation']:.2f} | {f['original_std']:.1f}° |"
+        if broken_down:
+            b = breakdown[f"seed {seed}"]
+            line += f" {b['r_without_large']:.2f} | {b['large_share']:.1%} |"
+        lines.append(line)
     return lines
 
 

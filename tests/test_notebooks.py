@@ -49,6 +49,7 @@ def test_every_notebook_runs_in_the_smoke_profile(smoke_run):
     assert all((out / "results" / "notebooks" / f"{name}.ipynb").is_file() for name, _, _ in notebooks)
     summary = (out / "results" / "summary.md").read_text()
     assert "## Claims" in summary and "| 09_claims |" in summary
+    assert "| seed | slope | r | std(true − undone) | r without errors > 60° | errors > 60° |" in summary
     side_by_side = "The notebooks ran side by side, so the rows add up to more" in summary
     assert side_by_side == (torch.get_num_threads() > 1)  # one notebook per core
 
