@@ -54,8 +54,8 @@ class RunConfig:
     # training rotations uniform in [-R, R] degrees instead (None: rotation_range); test rotations always
     # span rotation_range
     train_rotation_range: float | None = None
-    # [START, EPOCHS]: training rotations grow linearly from +-START degrees in the first epoch to
-    # +-rotation_range after EPOCHS epochs (test rotations always span the whole range); empty: none
+    # [START, EPOCHS]: training rotations grow linearly from +-START degrees in the first epoch to their
+    # whole range after EPOCHS epochs (test rotations always span rotation_range); empty: none
     rotation_warmup: list[float] = field(default_factory=list)
     device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
     data_root: str | None = None  # dataset folder; None: $STNLIB_DATA or the user cache
