@@ -4,8 +4,8 @@ Alternates fresh interpreters, one path at a time: each builds a Trainer, trains
 ``--epochs`` timed epochs of mnist5k, and reports seconds per epoch. Two configurations: the flagship (CNN
 localization, Adam 1e-3, batch 256) and the quick profile's STN-C0 (FCN localization, Adam 3e-4, the
 localization 40x faster, batch 128). Prints every process's seconds, the medians and their ratio; only figures of
-one run compare, since a shared host's speed drifts. To measure a laptop's AVX2 CPU on a newer one, set
-``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``.
+one run compare, since a shared host's speed drifts. To measure a laptop's AVX2 CPU on a newer one, pass
+``--avx2`` (ATen, oneDNN and MKL capped at AVX2).
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from stnlib.data import load_dataset
 from stnlib.device import cpu_model_name
 from stnlib.models.fourier_conv import FourierConv2d
 from stnlib.train import Trainer
+
+import isa_stand_in
 
 CONFIGS = {
     "flagship": dict(localization="CNN", optimizer="adam", lr=1e-3, batch_size=256),
@@ -53,9 +55,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=4, help="processes per path and configuration")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per process, after one warm-up epoch")
+    isa_stand_in.add_flag(parser)
     args = parser.parse_args()
+    isa_stand_in.rerun_as_avx2_if_asked(args)
     print(f"{cpu_model_name()}; fp32; torch {torch.__version__}, {torch.get_num_threads()} threads; mnist5k, "
-          f"{args.repeats} processes per path, {args.epochs} timed epochs each")
+          f"{args.repeats} processes per path, {args.epochs} timed epochs each; {isa_stand_in.header()}")
     for name in CONFIGS:
         seconds = {"direct": [], "fourier": []}
         for _ in range(args.repeats):

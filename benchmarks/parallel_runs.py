@@ -22,6 +22,8 @@ from stnlib.study import C0, C1, DL2, NO_ST, SL2, Study
 from stnlib.study.parallel import train_in_processes, train_one
 from stnlib.study.plan import rough_cost
 
+import isa_stand_in
+
 VARIANTS = {"no-st": NO_ST, "c0": C0, "c1": C1, "sl2": SL2, "dl2": DL2}
 
 
@@ -35,10 +37,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    isa_stand_in.add_flag(parser)
     args = parser.parse_args()
+    isa_stand_in.rerun_as_avx2_if_asked(args)
     threads = torch.get_num_threads()
     print(f"{cpu_model_name()}; {threads} threads; fp32; torch {torch.__version__}; quick recipe, "
-          f"{args.epochs} epochs of 4,000 mnist5k digits per run, {threads} runs per architecture")
+          f"{args.epochs} epochs of 4,000 mnist5k digits per run, {threads} runs per architecture; "
+          f"{isa_stand_in.header()}")
     with tempfile.TemporaryDirectory() as folder:
         studies = {way: Study("quick", epochs=args.epochs, output=f"{folder}/{way}", log=lambda _: None)
                    for way in ("alone", "together", "pool")}

@@ -20,7 +20,8 @@ only where the CPU has native bf16.
 
 Every measurement runs in a fresh interpreter, so neither path inherits the other's allocator
 settings (``stnlib.device.keep_freed_memory_for_reuse``), caches or warm-up. To measure a laptop's
-AVX2 CPU on a newer one, set ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``.
+AVX2 CPU on a newer one, pass ``--avx2`` (ATen, oneDNN and MKL capped at AVX2; the header says which caps
+held).
 """
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ from stnlib.models import build_model
 from stnlib.models.fourier_conv import FourierConv2d
 from stnlib.models.image_conv import ImageConv2d
 from stnlib.train import Trainer
+
+import isa_stand_in
 
 FLAGSHIP = dict(dataset="mnist5k", model="CNN", localization="CNN", stn_placement=[0], rotate=True,
                 optimizer="adam", lr=0.001, batch_size=256, device="cpu", eval_passes=10)
@@ -208,13 +211,16 @@ def main():
     parser.add_argument("--same-model", action="store_true",
                         help="the original's path trains stnlib's layers (ImageConv2d, FourierConv2d), so only the "
                              "data path differs")
+    isa_stand_in.add_flag(parser)
     args = parser.parse_args()
+    isa_stand_in.rerun_as_avx2_if_asked(args)
 
     data = load_dataset("mnist5k")
     precision = resolve_precision(args.precision, torch.device("cpu"))
     print(f"{cpu_model_name()}, native bf16: {'yes' if cpu_has_bf16() else 'no'}; stnlib precision {precision}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; mnist5k: "
-          f"{len(data.train_images)} training images, {args.epochs} epochs, seeds 0..{args.seeds - 1}")
+          f"{len(data.train_images)} training images, {args.epochs} epochs, seeds 0..{args.seeds - 1}; "
+          f"{isa_stand_in.header()}")
     rows = {"original": [], "stnlib": []}
     precision = args.precision
     for seed in range(args.seeds):

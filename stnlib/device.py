@@ -44,6 +44,34 @@ def cpu_has_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+# The variable that caps each of PyTorch's CPU kernel libraries at an instruction set: ATen's own kernels
+# (pooling, sampling, elementwise), oneDNN (convolutions) and MKL (matrix products). A newer CPU stands
+# for an older one only with all three set; MKL ignores the other two.
+ISA_CAP_VARIABLES = {"ATen": "ATEN_CPU_CAPABILITY", "oneDNN": "ONEDNN_MAX_CPU_ISA", "MKL": "MKL_ENABLE_INSTRUCTIONS"}
+# What makes this machine stand for a laptop's AVX2 CPU (no AVX-512, no AMX).
+AVX2_STAND_IN = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def isa_caps() -> str:
+    """The instruction-set caps in effect, for a benchmark's header: ``"none"``, ``"AVX2 (ATen, oneDNN,
+    MKL)"``, or, where only some libraries are capped, a line that names the uncapped ones, whose kernels
+    still use the CPU's widest instructions (so the figures stand for no real CPU)."""
+    caps = {library: os.environ.get(variable) for library, variable in ISA_CAP_VARIABLES.items()}
+    caps["oneDNN"] = caps["oneDNN"] or os.environ.get("DNNL_MAX_CPU_ISA")
+    capped = {library: value.upper() for library, value in caps.items() if value}
+    if not capped:
+        return "none"
+    uncapped = [library for library in caps if library not in capped]
+    values = set(capped.values())
+    if not uncapped and len(values) == 1:
+        return f"{values.pop()} ({', '.join(capped)})"
+    line = ", ".join(f"{library} {value}" for library, value in capped.items())
+    if uncapped:
+        names = " and ".join(f"{library} ({ISA_CAP_VARIABLES[library]})" for library in uncapped)
+        line += f"; PARTIAL: {names} uncapped, so these figures stand for no real CPU"
+    return line
+
+
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
 

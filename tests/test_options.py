@@ -226,3 +226,18 @@ def test_sl_with_two_placements_composes_both_and_resamples_the_input():
     assert torch.allclose(angles, torch.full((2,), 50.0), atol=1e-5)
     expected = geometry.warp(images, seen.sts[-1].theta)
     assert torch.allclose(seen.sts[-1].output, expected, atol=1e-6)
+
+
+def test_isa_caps_name_a_partial_stand_in_for_an_older_cpu(monkeypatch):
+    from stnlib.device import AVX2_STAND_IN, ISA_CAP_VARIABLES, isa_caps
+
+    for variable in (*ISA_CAP_VARIABLES.values(), "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(variable, raising=False)
+    assert isa_caps() == "none"
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    partial = isa_caps()
+    assert "PARTIAL" in partial and "MKL (MKL_ENABLE_INSTRUCTIONS)" in partial and "ATen AVX2" in partial
+    for variable, value in AVX2_STAND_IN.items():
+        monkeypatch.setenv(variable, value)
+    assert isa_caps() == "AVX2 (ATen, oneDNN, MKL)"

@@ -1,0 +1,37 @@
+"""The benchmarks' stand-in for a laptop's CPU: ``--avx2`` caps every kernel library, and the header says so."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+SCRIPT = """
+import argparse, isa_stand_in
+parser = argparse.ArgumentParser()
+parser.add_argument("--n", type=int, default=0)
+isa_stand_in.add_flag(parser)
+args = parser.parse_args()
+isa_stand_in.rerun_as_avx2_if_asked(args)
+print(args.n, isa_stand_in.header())
+"""
+
+
+def run(tmp_path, *args, **env_changes):
+    script = tmp_path / "bench.py"
+    script.write_text(SCRIPT)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")}
+    env.update(env_changes, PYTHONPATH=os.pathsep.join([str(BENCHMARKS), env.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_avx2_flag_reruns_with_every_library_capped(tmp_path):
+    assert run(tmp_path, "--n", "3") == "3 instruction-set caps: none"
+    assert run(tmp_path, "--avx2", "--n", "3") == "3 instruction-set caps: AVX2 (ATen, oneDNN, MKL)"
+
+
+def test_a_cap_that_leaves_mkl_out_is_called_partial(tmp_path):
+    header = run(tmp_path, ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2")
+    assert "PARTIAL" in header and "MKL" in header
