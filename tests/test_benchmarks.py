@@ -31,7 +31,3 @@ def test_avx2_flag_reruns_with_every_library_capped(tmp_path):
     assert run(tmp_path, "--n", "3") == "3 instruction-set caps: none"
     assert run(tmp_path, "--avx2", "--n", "3") == "3 instruction-set caps: AVX2 (ATen, oneDNN, MKL)"
 
-
-def test_a_cap_that_leaves_mkl_out_is_called_partial(tmp_path):
-    header = run(tmp_path, ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2")
-    assert "PARTIAL" in header and "MKL" in header
