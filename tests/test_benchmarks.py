@@ -30,4 +30,3 @@ def run(tmp_path, *args, **env_changes):
 def test_avx2_flag_reruns_with_every_library_capped(tmp_path):
     assert run(tmp_path, "--n", "3") == "3 instruction-set caps: none"
     assert run(tmp_path, "--avx2", "--n", "3") == "3 instruction-set caps: AVX2 (ATen, oneDNN, MKL)"
-
