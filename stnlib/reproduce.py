@@ -159,10 +159,11 @@ def input_st_lines(results: dict) -> list[str]:
     fits = results.get("02_placement", {}).get("angle_fits", {}).get("STN-C0")
     if not fits:
         return ["(notebook 02 recorded no STN-C0 angle fits)"]
-    # notebook 00's breakdown of r: without the digits whose undone angle errs by more than 60 degrees
+    # notebook 00's breakdown of r: without the digits whose undone angle errs by more than its threshold
     breakdown = results.get("00_quickstart", {}).get("correlation_breakdown", {})
     broken_down = all(f"seed {seed}" in breakdown for seed in range(len(fits)))
-    extra_columns = " r without errors > 60° | errors > 60° |" if broken_down else ""
+    threshold = f"{breakdown['seed 0']['large_error']:g}°" if broken_down else ""
+    extra_columns = f" r without errors > {threshold} | errors > {threshold} |" if broken_down else ""
     lines = ["| seed | slope | r | std(true − undone) |" + extra_columns,
              "|---|---|---|---|" + ("---|---|" if broken_down else "")]
     for seed, f in enumerate(fits):
