@@ -39,7 +39,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from stnlib import RunConfig
 from stnlib.data import RandomRotation, load_dataset
-from stnlib.device import cpu_has_bf16, cpu_model_name, resolve_precision
+from stnlib.device import cpu_has_bf16, cpu_model_name
 from stnlib.evaluation import test_accuracy
 from stnlib.models import build_model
 from stnlib.models.fourier_conv import FourierConv2d
@@ -216,8 +216,7 @@ def main():
     isa_stand_in.rerun_as_avx2_if_asked(args)
 
     data = load_dataset("mnist5k")
-    precision = resolve_precision(args.precision, torch.device("cpu"))
-    print(f"{cpu_model_name()}, native bf16: {'yes' if cpu_has_bf16() else 'no'}; stnlib precision {precision}; "
+    print(f"{cpu_model_name()}, native bf16: {'yes' if cpu_has_bf16() else 'no'}; stnlib precision {args.precision}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; mnist5k: "
           f"{len(data.train_images)} training images, {args.epochs} epochs, seeds 0..{args.seeds - 1}; "
           f"{isa_stand_in.header()}")

@@ -106,15 +106,6 @@ def cpu_model_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` becomes ``bf16`` on CPUs with native bf16 and ``fp32`` elsewhere, CUDA included: the
-    networks here are too small for bf16 to pay on a GPU (H100, batch 256, fp32 against bf16 autocast:
-    STN-C0 57,100 against 49,400 images/s, the P4CNN 71,000 against 45,000, 112x112 scaled digits equal)."""
-    if precision != "auto":
-        return precision
-    return "bf16" if device.type == "cpu" and cpu_has_bf16() else "fp32"
-
-
 def autocast(device: torch.device, precision: str):
     """Autocast context for ``bf16``; a no-op for ``fp32``."""
     if precision == "bf16":

@@ -145,13 +145,16 @@ def machine_line(profile: str) -> str:
     """The processor, threads and precision the run used, for the summary's header."""
     import torch
 
-    from .device import cpu_model_name, resolve_precision
+    from .device import cpu_model_name
 
     cuda = PROFILES[profile].device != "cpu" and torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
     processor = (torch.cuda.get_device_name(device) if cuda
                  else f"{cpu_model_name()}, {torch.get_num_threads()} threads")
-    return f"{processor}; precision {resolve_precision(PROFILES[profile].precision, device)}"
+    precision = PROFILES[profile].precision
+    if precision == "auto":
+        precision = "auto (the faster of fp32 and bf16, measured per model; each run's metrics.json records it)"
+    return f"{processor}; precision {precision}"
 
 
 def input_st_lines(results: dict) -> list[str]:

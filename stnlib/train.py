@@ -21,14 +21,15 @@ from tqdm.auto import tqdm
 
 from . import runs
 from .config import RunConfig
-from .data import Batch, BatchLoader, ImageData, augmentation_for, load_dataset
-from .device import autocast, keep_freed_memory_for_reuse, pick_device, resolve_precision
+from .data import Batch, BatchLoader, ImageData, augmentation_for, default_data_root, load_dataset
+from .device import autocast, keep_freed_memory_for_reuse, pick_device
 from .errors import ConfigError, RunFolderError, TrainingDiverged
 from .evaluation import Score, evaluate, test_correctness
 from .losses import classification_loss
 from .losses import correct as count_correct
 from .models import STNetwork, build_model
 from .moments import canonicalizing_angle, moment_probability, pretrain_target
+from .precision import choose_precision
 
 READ_BACK_STEPS = 50  # on CUDA: optimizer steps between two host reads of the loss
 
@@ -149,7 +150,6 @@ class Trainer:
 
     def __post_init__(self):
         config = self.config
-        self.precision = resolve_precision(config.precision, self.device)
         if self.device.type == "cpu":
             keep_freed_memory_for_reuse()
         seed_everything(self.seed)
@@ -161,6 +161,7 @@ class Trainer:
                 self.log(f"--load-model: {len(missing)} tensors not in the file keep their fresh initialisation")
         self.model.grow_to_added_iterations(self.model.extra_iterations + config.add_iteration.count(0))
         self.model.to(self.device, memory_format=torch.channels_last)  # faster convolutions and pooling
+        self.precision = self._resolve_precision()
         self.optimizer = build_optimizer(self.model, config)
         self.scheduler = build_scheduler(self.optimizer, config)
         self.generator = torch.Generator().manual_seed(self.seed)  # sample order and angles
@@ -175,6 +176,16 @@ class Trainer:
         # on the CPU every step (free there; geometry.warp stops a NaN theta before grid_sample sees it).
         self.read_back_steps = READ_BACK_STEPS if self.device.type == "cuda" else 1
 
+    def _resolve_precision(self) -> str:
+        """``config.precision``; ``auto``: the faster of fp32 and bf16 for this model here (``stnlib.precision``)."""
+        if self.config.precision != "auto":
+            return self.config.precision
+        batch = min(self.config.batch_size, len(self.data.train_images))
+        root = self.config.data_root or default_data_root()
+        choice = choose_precision(self.model, self.data.image_shape, batch, Path(root).expanduser())
+        self.log(choice.reason())
+        return choice.precision
+
     @property
     def batches_per_epoch(self) -> int:
         return math.ceil(len(self.data.train_images) / self.config.batch_size)
@@ -186,7 +197,8 @@ class Trainer:
                 "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
                 "epoch": self.epoch, "iteration": self.iteration, "extra_iterations": self.model.extra_iterations,
-                "current": vars(self.current) if self.current else None, "history": self.history}
+                "current": vars(self.current) if self.current else None, "history": self.history,
+                "precision": self.precision}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.grow_to_added_iterations(state["extra_iterations"])
@@ -199,6 +211,7 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.epoch, self.iteration, self.history = state["epoch"], state["iteration"], state["history"]
         self.current = EpochProgress(**state["current"]) if state["current"] else None
+        self.precision = state.get("precision", self.precision)  # a resumed run keeps the precision it began in
 
     def save_checkpoint(self) -> None:
         if self.folder is not None:

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "stnlib"
 RANK = {
     "errors": 0, "losses": 0, "moments": 0, "version": 0, "plotting": 0,
     "config": 1, "device": 1, "geometry": 1,
-    "models": 2, "data": 2,
+    "models": 2, "data": 2, "precision": 2,
     "runs": 3,
     "evaluation": 4,
     "train": 5,

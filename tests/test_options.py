@@ -1,5 +1,5 @@
 """Training options, each checked for what it does: iterations, added ST iterations, the learning-rate
-multipliers, weight decay, Nesterov, --hook-llr, --runs with its resume, --quiet, --precision auto,
+multipliers, weight decay, Nesterov, --hook-llr, --runs with its resume, --quiet,
 load_run on a device, and RunConfig.from_dict."""
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import torch
 
 import stnlib
 from stnlib import RunConfig, geometry, learn
-from stnlib.device import resolve_precision
 from stnlib.errors import ConfigError, StnlibError
 from stnlib.models import STNetwork, build_model
 from stnlib.train import Trainer, build_optimizer, fit
@@ -163,25 +162,11 @@ def test_quiet_hides_the_progress_bars(tmp_path, capsys):
     assert "epoch 1/1:" not in capsys.readouterr().err
 
 
-def test_precision_auto_follows_the_device(tmp_path, tiny, monkeypatch):
-    import stnlib.device
-
-    for native, expected in ((False, "fp32"), (True, "bf16")):
-        monkeypatch.setattr(stnlib.device, "cpu_has_bf16", lambda native=native: native)
-        assert resolve_precision("auto", torch.device("cpu")) == expected
-        assert resolve_precision("auto", torch.device("cuda")) == "fp32"  # bf16 does not pay on a GPU here
-    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
-    assert resolve_precision("bf16", torch.device("cuda")) == "bf16"
-    monkeypatch.setattr(stnlib.device, "cpu_has_bf16", lambda: False)
-    metrics = fit(config(tmp_path, epochs=1, precision="auto"), data=tiny, **QUIET)[0].metrics
-    assert metrics["precision"] == "fp32"
-
-
-def test_an_isa_cap_below_bf16_rules_out_bf16(monkeypatch):
+def test_an_isa_cap_below_bf16_rules_out_native_bf16(monkeypatch):
     import stnlib.device
 
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # how a newer CPU emulates a laptop's
-    assert not stnlib.device.cpu_has_bf16() and resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert not stnlib.device.cpu_has_bf16()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
