@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
@@ -14,6 +15,27 @@ from .errors import ConfigError
 OPTIMIZERS = ("sgd", "nesterov", "adam")
 PRECISIONS = ("auto", "fp32", "bf16")
 NO_LOCALIZATION = "false"
+MAX_SEED = 2**32 - 1  # seeds (and seed + run) must fit torch's and numpy's generators
+MAX_EVAL_PASSES = 1000  # the original scores 10; each pass is a full sweep of the test set
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+# The value each field's annotation admits, as (check, what to say when it fails).
+_TYPE_CHECKS = {
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "int": (_is_int, "a whole number"),
+    "float": (_is_number, "a number"),
+    "list[int]": (lambda v: isinstance(v, (list, tuple)) and all(map(_is_int, v)), "a list of whole numbers"),
+    "list[float]": (lambda v: isinstance(v, (list, tuple)) and all(map(_is_number, v)), "a list of numbers"),
+}
 
 
 @dataclass
@@ -72,14 +94,31 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
+        if not isinstance(values, dict):
+            raise ConfigError(f"a run configuration is a mapping of option: value, got {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"unknown configuration option(s): {', '.join(unknown)}")
-        return cls(**values)
+        return cls(**values).check_types()
+
+    def check_types(self) -> "RunConfig":
+        """Check that every value has its field's type (whole numbers where counts are meant, ``true`` or
+        ``false`` for switches); raise ``ConfigError`` naming the first that does not."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kinds = [kind.strip() for kind in str(f.type).split("|")]
+            if value is None and "None" in kinds:
+                continue
+            checks = [_TYPE_CHECKS[kind] for kind in kinds if kind in _TYPE_CHECKS]
+            if checks and not any(check(value) for check, _ in checks):
+                wanted = " or ".join(what for _, what in checks)
+                raise ConfigError(f"{f.name} must be {wanted}, got {value!r}")
+        return self
 
     def validate(self) -> "RunConfig":
-        """Check values and combinations that need no registry; raise ``ConfigError``."""
+        """Check types, values and combinations that need no registry; raise ``ConfigError``."""
+        self.check_types()
         if (self.epochs is None) == (self.iterations is None):
             raise ConfigError("give exactly one of --epochs and --iterations")
         for name in ("epochs", "iterations"):
@@ -91,6 +130,14 @@ class RunConfig:
         for name in ("runs", "batch_size", "eval_passes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.eval_passes > MAX_EVAL_PASSES:
+            raise ConfigError(f"--eval-passes must be at most {MAX_EVAL_PASSES}, got {self.eval_passes} "
+                              f"(each pass scores the whole test set; the original uses 10)")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED - self.runs + 1:
+            raise ConfigError(f"--seed must lie in [0, {MAX_SEED - self.runs + 1}] (with --runs {self.runs}), "
+                              f"got {self.seed}")
+        if any(v < 1 for v in self.switch_after_iterations):
+            raise ConfigError(f"--switch-after-iterations values must be >= 1, got {self.switch_after_iterations}")
         for name in ("lr", "loc_lr_multiplier", "pre_stn_multiplier", "divide_lr_by",
                      "momentum", "weight_decay", "rotation_range"):
             value = getattr(self, name)

@@ -7,12 +7,13 @@ short forms and defaults, so ``python stn/learn.py ARGS`` becomes
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 
 from .config import RunConfig
 from .data import DATASETS
-from .errors import StnlibError, TrainingDiverged
+from .errors import ConfigError, StnlibError, TrainingDiverged
 from .models import CLASSIFIERS, LOCALIZATIONS
 
 
@@ -118,8 +119,14 @@ CLI_ONLY = {"resume", "overwrite", "quiet"}
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The ``RunConfig`` of a parsed command line. ``--switch-after-iterations`` takes the original's
+    float values: ``inf`` (never) is dropped, and the others must be whole numbers."""
     values = {k: v for k, v in vars(args).items() if k not in CLI_ONLY}
-    values["switch_after_iterations"] = [int(v) for v in values["switch_after_iterations"] if v != float("inf")]
+    switches = [v for v in values["switch_after_iterations"] if v != float("inf")]
+    if not all(math.isfinite(v) and v == int(v) for v in switches):
+        raise ConfigError(f"--switch-after-iterations takes whole numbers of iterations, got "
+                          f"{' '.join(f'{v:g}' for v in switches)}")
+    values["switch_after_iterations"] = [int(v) for v in switches]
     return RunConfig(**values)
 
 

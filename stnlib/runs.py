@@ -12,10 +12,13 @@ Layout of a run folder (``--name``)::
 With ``--runs N`` (N > 1) the top folder holds ``config.json`` and a summary
 ``metrics.json``, and each run has the files above in ``run-<i>/``.
 Every file is written to a temporary name and renamed, so a crash never
-leaves a half-written file behind.
+leaves a half-written file behind; files get the permissions the user's umask gives
+new files (``0644`` under the usual ``022``), so others on a shared file system can
+read the runs.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -28,10 +31,26 @@ import torch
 
 from .config import RunConfig
 from .device import pick_device
-from .errors import RunFolderError
+from .errors import RunFolderError, StnlibError
 
 CONFIG, HISTORY, CHECKPOINT, FINAL, METRICS = "config.json", "history.json", "checkpoint.pt", "final.pt", "metrics.json"
 CORRECT = "test_correct.pt"  # (passes, N) bool: which rotated test images the final evaluation got right
+# The passes of an interrupted final evaluation ({"correct": (k, N) bool, "generator": its state}), which
+# --resume continues; removed once the evaluation is complete.
+PARTIAL_CORRECT = "test_correct.partial.pt"
+
+
+def new_file_mode() -> int:
+    """The mode ``open()`` gives a new file under this process's umask (``0o644`` under ``022``)."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it, then put it back
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def atomic_write(path: Path, write, exclusive: bool = False) -> None:
@@ -39,10 +58,13 @@ def atomic_write(path: Path, write, exclusive: bool = False) -> None:
 
     ``exclusive``: link the finished file to ``path`` instead, which fails with ``FileExistsError``
     when ``path`` exists: creating the file and checking it was absent are one step.
+    A write that fails (a full disk: ``torch.save`` reports it as a ``RuntimeError``) raises ``OSError``
+    with a one-line reason and the file's name; ``path`` is then as it was.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would hide the run from everyone else
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -52,9 +74,22 @@ def atomic_write(path: Path, write, exclusive: bool = False) -> None:
             Path(tmp).unlink()
         else:
             os.replace(tmp, path)
+    except RuntimeError as error:  # torch.save's writer: "file write failed", the OSError lost on the way
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(errno.EIO, _write_failure(path.parent, error), str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_failure(folder: Path, error: Exception) -> str:
+    """Why a write into ``folder`` failed, in a few words."""
+    try:
+        if shutil.disk_usage(folder).free < 1 << 20:
+            return "no space left on the device"
+    except OSError:
+        pass
+    return f"writing failed ({str(error).strip().splitlines()[0][:120]})"
 
 
 def save_json(path: Path, value, exclusive: bool = False) -> None:
@@ -92,8 +127,35 @@ def read_json(path: Path):
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise RunFolderError(f"{path} does not exist") from None
+    except PermissionError:
+        raise RunFolderError(f"cannot read {path}: permission denied") from None
+    except IsADirectoryError:
+        raise RunFolderError(f"{path} is a folder, not a file") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise RunFolderError(f"{path} is corrupt (not valid JSON)") from None
+
+
+def read_run_config(folder: Path) -> dict:
+    """``config.json`` of a run folder, checked to be a run's: a mapping with the ``config`` (a valid
+    ``RunConfig``), ``architecture`` and ``data`` (a ``DataSpec``) that ``python -m stnlib.learn`` writes."""
+    from .errors import ConfigError
+
+    path = Path(folder) / CONFIG
+    saved = read_json(path)
+    if not isinstance(saved, dict):
+        raise RunFolderError(f"{path} is not a run's configuration (it holds a {type(saved).__name__})")
+    missing = [key for key in ("config", "data") if not isinstance(saved.get(key), dict)]
+    if missing:
+        raise RunFolderError(f"{path} is not a run's configuration (no {' or '.join(repr(k) for k in missing)})")
+    data = saved["data"]
+    if not (isinstance(data.get("image_shape"), list) and len(data["image_shape"]) == 3
+            and isinstance(data.get("num_classes"), int)):
+        raise RunFolderError(f"{path} is damaged: its 'data' lacks the image shape or the class count")
+    try:
+        RunConfig.from_dict(saved["config"])
+    except (ConfigError, TypeError) as error:
+        raise RunFolderError(f"{path} is damaged: {error}") from None
+    return saved
 
 
 def read_torch(path: Path, what: str = "checkpoint"):
@@ -103,8 +165,25 @@ def read_torch(path: Path, what: str = "checkpoint"):
         raise RunFolderError(f"{what} {path} does not exist")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError:
+        raise RunFolderError(f"cannot read {what} {path}: permission denied") from None
     except Exception as exc:  # truncated zip, pickle garbage, wrong format
         raise RunFolderError(f"{what} {path} is corrupt or not a PyTorch file ({type(exc).__name__})") from None
+
+
+def load_model_state(model: torch.nn.Module, saved, path: Path) -> None:
+    """Load ``saved`` (a ``final.pt`` or checkpoint read from ``path``) into ``model``; a
+    ``RunFolderError`` naming the file when it holds no weights or another model's."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("model"), dict):
+        raise RunFolderError(f"{path} holds no model weights")
+    try:
+        model.grow_to_added_iterations(int(saved.get("extra_iterations", 0)))
+        model.load_state_dict(saved["model"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        detail = "tensors of other shapes" if "size mismatch" in str(error) else first[:160]
+        raise RunFolderError(f"{path} holds the weights of another model than {path.parent / CONFIG} "
+                             f"describes ({detail})") from None
 
 
 def weights_file(run_dir: Path) -> Path:
@@ -172,6 +251,21 @@ def prepare_folder(folder: Path, resume: bool = False, overwrite: bool = False) 
     _refuse_read_only(folder, "train into")
 
 
+def release_unstarted_folder(folder: Path) -> None:
+    """Remove a run folder this process claimed when no run in it has saved anything yet (it holds
+    only ``config.json``, empty run folders and unfinished temporary files), so that it does not
+    block the corrected command; a folder with any checkpoint or result is left as it is."""
+    folder = Path(folder)
+    try:
+        entries = list(folder.rglob("*"))
+    except OSError:
+        return
+    unstarted = all(p.is_dir() or p.name == CONFIG and p.parent == folder or p.name.endswith(".tmp")
+                    for p in entries)
+    if unstarted and folder.is_dir():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _refuse_read_only(folder: Path, action: str) -> None:
     """Refuse before any work when ``folder`` or a folder inside it cannot be written, so that no
     epoch is trained for nothing and an ``--overwrite`` never deletes only part of a run."""
@@ -213,15 +307,18 @@ def load_run(folder, run: int = 0, device: str = "cpu") -> Run:
     if not folder.is_dir():
         raise RunFolderError(f"{folder} is not a run folder: "
                              f"{'it is a file' if folder.exists() else 'it does not exist'}")
-    saved = read_json(folder / CONFIG)
+    saved = read_run_config(folder)
     config = RunConfig.from_dict(saved["config"])
     if not 0 <= run < config.runs:
         raise RunFolderError(f"{folder} has {config.runs} run(s); run {run} does not exist")
     run_dir = run_dirs(folder, config.runs)[run]
     weights = read_torch(weights_file(run_dir), "weights")
-    model = build_model(config, DataSpec.from_dict(saved["data"]))
-    model.grow_to_added_iterations(weights.get("extra_iterations", 0))
-    model.load_state_dict(weights["model"])
+    try:
+        model = build_model(config, DataSpec.from_dict(saved["data"]))
+    except (StnlibError, TypeError, ValueError) as error:
+        raise RunFolderError(f"{folder / CONFIG} describes no model stnlib can build: "
+                             f"{str(error).splitlines()[0]}") from None
+    load_model_state(model, weights, weights_file(run_dir))
     model.to(pick_device(device), memory_format=torch.channels_last).eval()  # as trained: faster convolutions
     history = read_json(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else []
     metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).is_file() else {}

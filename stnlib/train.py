@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import signal
 import time
 from dataclasses import dataclass, field, replace
@@ -200,12 +201,23 @@ class Trainer:
                 "current": vars(self.current) if self.current else None, "history": self.history,
                 "precision": self.precision}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.model.grow_to_added_iterations(state["extra_iterations"])
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.generator.set_state(state["generator"])
+    def load_state_dict(self, state: dict, source: Path | None = None) -> None:
+        """Continue from ``state`` (``state_dict``'s); a ``RunFolderError`` naming ``source`` (the
+        checkpoint's path) when it is not a training checkpoint of this run's model."""
+        source = source or Path("the checkpoint")
+        missing = [key for key in ("optimizer", "scheduler", "generator", "epoch", "history")
+                   if not isinstance(state, dict) or key not in state]
+        if missing:
+            raise RunFolderError(f"{source} is not a training checkpoint (no {', '.join(missing)}; a final.pt "
+                                 f"copied over it?); train anew with --overwrite")
+        runs.load_model_state(self.model, state, source)
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.generator.set_state(state["generator"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as error:
+            raise RunFolderError(f"{source} does not fit this run's optimizer ({type(error).__name__}); "
+                                 f"train anew with --overwrite") from None
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -300,9 +312,10 @@ class Trainer:
             bar.close()
             first = int((~finite).nonzero()[0])
             batch_number = (progress.position - sum(n for _, _, n in pending[first:])) // self.config.batch_size + 1
-            raise TrainingDiverged(
-                f"the loss became {losses[first].item()} at epoch {self.epoch + 1}, batch {batch_number}; the last "
-                f"good checkpoint is kept (try a lower --lr)")
+            kept = (f"the checkpoint of epoch {self.epoch} is kept" if self.history and self.folder is not None
+                    else "no epoch had finished, so nothing is kept")
+            raise TrainingDiverged(f"the loss became {losses[first].item()} at epoch {self.epoch + 1}, batch "
+                                   f"{batch_number}; {kept} (try a lower --lr)")
         sizes = torch.tensor([n for _, _, n in pending], dtype=torch.float64)
         progress.loss_sum += float((losses * sizes).sum())
         progress.correct += int(corrects.sum())
@@ -357,12 +370,7 @@ class Trainer:
 
     def finish(self, wall_seconds: float) -> RunResult:
         self._stop_if_requested()
-        # Seeded by the run's seed alone, so runs of different architectures with the same seed are
-        # scored on the very same rotated test images (paired comparisons).
-        correctness = None if self.config.pretrain else test_correctness(
-            self.model, self.data.test_images, self.data.test_labels, self.test_augmentation,
-            self.config.eval_passes, seed=self.seed + 7_919, precision=self.precision)
-        self._stop_if_requested()
+        correctness = None if self.config.pretrain else self.final_correctness()
         passes = [] if correctness is None else correctness.float().mean(1).tolist()
         train_seconds = sum(e["train_seconds"] for e in self.history)
         trained_images = sum(e["images_per_second"] * e["train_seconds"] for e in self.history)
@@ -382,12 +390,38 @@ class Trainer:
             if correctness is not None:
                 runs.save_torch(self.folder / runs.CORRECT, correctness)
             runs.save_json(self.folder / runs.METRICS, metrics)
+            (self.folder / runs.PARTIAL_CORRECT).unlink(missing_ok=True)
         return RunResult(self.folder, self.history, metrics)
 
+    def final_correctness(self) -> torch.Tensor:
+        """``(eval_passes, N)`` bool of the final evaluation. Seeded by the run's seed alone, so runs of
+        different architectures with the same seed are scored on the very same rotated test images
+        (paired comparisons). SIGINT or SIGTERM stops it between two passes: the finished passes are
+        kept in ``runs.PARTIAL_CORRECT``, and ``--resume`` scores the rest."""
+        seed = self.seed + 7_919
+        generator, done = torch.Generator().manual_seed(seed), None
+        partial = self.folder / runs.PARTIAL_CORRECT if self.folder is not None else None
+        if partial is not None and partial.is_file():
+            saved = runs.read_torch(partial, "partial final evaluation")
+            generator.set_state(saved["generator"])
+            done = saved["correct"]
+        correctness = test_correctness(self.model, self.data.test_images, self.data.test_labels,
+                                       self.test_augmentation, self.config.eval_passes, seed=seed,
+                                       precision=self.precision, done=done, generator=generator,
+                                       stop=lambda: self.stop_requested)
+        if len(correctness) < self.config.eval_passes:
+            if partial is not None:
+                runs.save_torch(partial, {"correct": correctness, "generator": generator.get_state()})
+            kept = "kept" if partial is not None else "discarded (no run folder)"
+            raise Interrupted(f"stopped in the final evaluation after {len(correctness)} of "
+                              f"{self.config.eval_passes} passes (all {self.epoch} epochs trained; the passes "
+                              f"are {kept})")
+        return correctness
+
     def _stop_if_requested(self) -> None:
-        """Before or after the final evaluation: every epoch is in the checkpoint, and ``--resume`` scores it."""
+        """Before the final evaluation: every epoch is in the checkpoint, and ``--resume`` scores it."""
         if self.stop_requested:
-            raise Interrupted(f"stopped in the final evaluation, after all {self.epoch} epochs")
+            raise Interrupted(f"stopped before the final evaluation, after all {self.epoch} epochs")
 
     def _install_signal_handlers(self):
         def request_stop(signum, frame):
@@ -418,7 +452,9 @@ def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: 
     ``log`` receives every line of the CLI's output, ``on_epoch`` each finished epoch's history entry
     (``epoch`` counts from 1; ``test_accuracy``, ``train_loss``, ... as in ``history.json``).
 
-    Everything that can be checked is checked before the folder is touched.
+    Everything that can be checked is checked before the folder is touched; a new run that fails
+    before its first checkpoint (bad data found late, out of memory, a diverged first epoch) takes
+    its folder back, so the corrected command can be run as it is.
     """
     config.validate()
     if resume and overwrite:
@@ -432,51 +468,98 @@ def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: 
     data = data if data is not None else load_dataset(config.dataset, config.data_root)
     if config.limit:
         data = data.head(config.limit, config.limit)
-    batches = math.ceil(len(data.train_images) / config.batch_size)
-    if config.iterations and config.iterations < batches:
-        raise ConfigError(f"--iterations {config.iterations} is less than one epoch ({batches} batches of "
-                          f"{config.batch_size}); training runs whole epochs, so give at least {batches}")
-    augmentation_for(config, data)  # fails fast on transformations the dataset does not take
-    probe = build_model(config, data.spec)  # fails fast on impossible models and unusable weights
-    if config.load_model:
-        load_weights(probe, config.load_model)
-    architecture = probe.architecture
+    architecture = _check_before_training(config, data)
     runs.prepare_folder(folder, resume=resume, overwrite=overwrite)
     if not resume:
         runs.claim_folder(folder, {"config": config.to_dict(), "architecture": architecture,
                                   "data": vars(data.spec), "versions": runs.versions()})
     log(f"{config.model} classifier, {architecture}, on {config.dataset} ({device})")
-    data = data.to(device)
-    results = []
-    for r, run_dir in enumerate(runs.run_dirs(folder, config.runs)):
-        if resume and (run_dir / runs.METRICS).is_file():
-            results.append(RunResult(run_dir, runs.read_json(run_dir / runs.HISTORY),
-                                     runs.read_json(run_dir / runs.METRICS)))
-            continue
-        run_dir.mkdir(parents=True, exist_ok=True)
-        trainer = Trainer(config, data, device, seed=config.seed + r, folder=run_dir, log=log, progress=progress,
-                          on_epoch=on_epoch)
-        if resume and (run_dir / runs.CHECKPOINT).is_file():
-            trainer.load_state_dict(runs.read_torch(run_dir / runs.CHECKPOINT))
-            log(f"resuming run {r} at epoch {trainer.epoch + 1} of {trainer.epochs}")
-        results.append(trainer.run())
-        metrics = results[-1].metrics
-        line = f"run {r}: test accuracy {metrics['test_accuracy']} (mean of {config.eval_passes} passes)"
-        if metrics["original_reports"] != "test_accuracy":
-            line += f"; the original printed the last epoch's single pass: {metrics['last_epoch_test_accuracy']}"
-        log(line)
+    try:
+        data = data.to(device)
+        results = [_train_run(config, data, device, r, run_dir, resume, log, progress, on_epoch)
+                   for r, run_dir in enumerate(runs.run_dirs(folder, config.runs))]
+    except BaseException as error:
+        if not resume:
+            runs.release_unstarted_folder(folder)
+        memory = _out_of_memory(error, "training") if isinstance(error, (RuntimeError, MemoryError)) else None
+        if memory is not None:
+            raise memory from None
+        raise
     if config.runs > 1:
         accuracies = [r.metrics["test_accuracy"] for r in results]
         runs.save_json(folder / runs.METRICS, {"test_accuracy_runs": accuracies, "architecture": architecture})
     return results
 
 
+def _check_before_training(config: RunConfig, data: ImageData) -> str:
+    """Fail fast, before the run folder is touched, on what can be known from the options and the
+    data alone; returns the model's readable architecture."""
+    batches = math.ceil(len(data.train_images) / config.batch_size)
+    if config.iterations and config.iterations < batches:
+        raise ConfigError(f"--iterations {config.iterations} is less than one epoch ({batches} batches of "
+                          f"{config.batch_size}); training runs whole epochs, so give at least {batches}")
+    data.check_labels()
+    augmentation_for(config, data)  # transformations the dataset does not take
+    try:
+        probe = build_model(config, data.spec)  # impossible models
+    except (RuntimeError, MemoryError) as error:
+        raise _out_of_memory(error, "building the model") or error
+    if config.load_model:
+        load_weights(probe, config.load_model)  # unusable weights
+    return probe.architecture
+
+
+def _out_of_memory(error: BaseException, doing: str) -> ConfigError | None:
+    """A one-line ``ConfigError`` for an allocation that failed while ``doing``, else ``None``."""
+    text = str(error)
+    if not (isinstance(error, MemoryError) or "allocate" in text or "out of memory" in text):
+        return None
+    wanted = re.search(r"allocate (\d+) bytes", text)
+    size = f" ({int(wanted.group(1)) / 2**30:,.1f} GiB at once)" if wanted else ""
+    return ConfigError(f"out of memory while {doing}{size}; use a smaller --batch-size or --model-parameters")
+
+
+def _train_run(config: RunConfig, data: ImageData, device: torch.device, r: int, run_dir: Path, resume: bool,
+               log: Callable[[str], None], progress: bool, on_epoch) -> RunResult:
+    """Train (or, with ``resume``, finish) run ``r`` of ``config`` in ``run_dir``."""
+    if resume and (run_dir / runs.METRICS).is_file():
+        return RunResult(run_dir, _finished_history(run_dir), runs.read_json(run_dir / runs.METRICS))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(config, data, device, seed=config.seed + r, folder=run_dir, log=log, progress=progress,
+                      on_epoch=on_epoch)
+    if resume and (run_dir / runs.CHECKPOINT).is_file():
+        trainer.load_state_dict(runs.read_torch(run_dir / runs.CHECKPOINT), run_dir / runs.CHECKPOINT)
+        runs.save_json(run_dir / runs.HISTORY, trainer.history)  # the checkpoint's is the whole history
+        if trainer.epoch < trainer.epochs:
+            log(f"resuming run {r} at epoch {trainer.epoch + 1} of {trainer.epochs}")
+        else:
+            log(f"resuming run {r}: all {trainer.epochs} epochs are trained; the final evaluation is left")
+    result = trainer.run()
+    metrics = result.metrics
+    line = f"run {r}: test accuracy {metrics['test_accuracy']} (mean of {config.eval_passes} passes)"
+    if metrics["original_reports"] != "test_accuracy":
+        line += f"; the original printed the last epoch's single pass: {metrics['last_epoch_test_accuracy']}"
+    log(line)
+    return result
+
+
+def _finished_history(run_dir: Path) -> list[dict]:
+    """``history.json`` of a finished run; a damaged one is written again from the checkpoint."""
+    try:
+        return runs.read_json(run_dir / runs.HISTORY)
+    except RunFolderError:
+        if not (run_dir / runs.CHECKPOINT).is_file():
+            raise
+    history = runs.read_torch(run_dir / runs.CHECKPOINT).get("history", [])
+    runs.save_json(run_dir / runs.HISTORY, history)
+    return history
+
+
 def _resumable_config(folder: Path, config: RunConfig) -> RunConfig:
     """The saved configuration of ``folder``, after checking the new command means the same run."""
-    saved = RunConfig.from_dict(runs.read_json(folder / runs.CONFIG)["config"]) if (folder / runs.CONFIG).is_file() \
-        else None
-    if saved is None:
+    if not (folder / runs.CONFIG).is_file():
         raise RunFolderError(f"cannot resume: {folder} holds no run ({runs.CONFIG} is missing)")
+    saved = RunConfig.from_dict(runs.read_run_config(folder)["config"])
     differing = [k for k, v in config.to_dict().items()
                  if k not in RESUME_MAY_CHANGE and v != getattr(saved, k) and not (k == "seed" and v is None)]
     if differing:

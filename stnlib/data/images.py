@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..errors import DataError
+
 
 @dataclass(frozen=True)
 class DataSpec:
@@ -55,6 +57,15 @@ class ImageData:
         """``(C, H, W)`` of what the model sees."""
         channels, height, width = self.train_images.shape[1:]
         return (channels, self.canvas, self.canvas) if self.canvas else (channels, height, width)
+
+    def check_labels(self) -> None:
+        """Labels must be class indices in ``[0, num_classes)``; a ``DataError`` names the first that is not."""
+        for split, labels in (("training", self.train_labels), ("test", self.test_labels)):
+            wrong = ((labels < 0) | (labels >= self.num_classes)).reshape(len(labels), -1).any(1)
+            if wrong.any():
+                index = int(wrong.nonzero()[0])
+                raise DataError(f"{self.name}: {split} image {index} has label {labels[index].tolist()}; labels "
+                                f"must be class indices from 0 to {self.num_classes - 1}")
 
     @property
     def spec(self) -> "DataSpec":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -61,13 +62,22 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor, augmentation: Ra
 
 
 def test_correctness(model, images: torch.Tensor, labels: torch.Tensor, augmentation: RandomRotation,
-                     passes: int = 10, seed: int = 0, precision: str = "fp32") -> torch.Tensor:
+                     passes: int = 10, seed: int = 0, precision: str = "fp32", *,
+                     done: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                     stop: Callable[[], bool] | None = None) -> torch.Tensor:
     """``(passes, N)`` bool: which images each pass classified right, each pass with fresh random
     transformations drawn from ``seed``. Two models scored with the same ``seed`` see the very same
-    transformed images, so their rows can be compared image by image (a paired test)."""
-    generator = torch.Generator().manual_seed(seed)
-    return torch.stack([evaluate(model, images, labels, augmentation, generator, precision).correct
-                        for _ in range(passes)])
+    transformed images, so their rows can be compared image by image (a paired test).
+
+    To score in parts: ``generator`` (seeded with ``seed``, advanced by every pass) and ``done``, the
+    ``(k, N)`` rows of the passes already scored with it, continue where they left off; ``stop()``,
+    asked before each pass, ends the scoring early, and fewer than ``passes`` rows come back.
+    """
+    generator = generator if generator is not None else torch.Generator().manual_seed(seed)
+    rows = list(done) if done is not None else []
+    while len(rows) < passes and not (stop is not None and stop()):
+        rows.append(evaluate(model, images, labels, augmentation, generator, precision).correct)
+    return torch.stack(rows) if rows else torch.zeros(0, len(images), dtype=torch.bool)
 
 
 def test_accuracy(model, images: torch.Tensor, labels: torch.Tensor, augmentation: RandomRotation,
