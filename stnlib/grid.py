@@ -41,11 +41,18 @@ def load_grid(path: Path) -> tuple[dict, dict]:
         raise ConfigError(f"grid file {path} does not exist") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"grid file {path} is not valid YAML ({str(error).splitlines()[0]})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"grid file {path} is not UTF-8 text") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read grid file {path}: {error.strerror or error}") from None
     if not spec:
         raise ConfigError(f"grid file {path} is empty; it needs a 'grid:' of options to vary (and may have a 'base:')")
     if not isinstance(spec, dict) or set(spec) - {"base", "grid"}:
         raise ConfigError(f"grid file {path} must hold only 'base:' and 'grid:'")
     base, grid = spec.get("base") or {}, spec.get("grid") or {}
+    for key, wanted in (("base", "values, e.g. epochs: 2"), ("grid", "lists of values, e.g. seed: [0, 1, 2]")):
+        if not isinstance(spec.get(key) or {}, dict):
+            raise ConfigError(f"'{key}:' in {path} must map option names to {wanted}; got {spec[key]!r}")
     known = {f.name for f in fields(RunConfig)} - {"name"}
     unknown = sorted((set(base) | set(grid)) - known)
     if unknown:
@@ -65,11 +72,15 @@ def run_name(options: dict) -> str:
 
 
 def expand(base: dict, grid: dict, out: Path) -> list[Point]:
-    """The cross product of ``grid`` over ``base``, each validated."""
+    """The cross product of ``grid`` over ``base``, each validated (a ``ConfigError`` names the point)."""
     points = []
     for values in itertools.product(*grid.values()):
         options = dict(zip(grid, values))
-        config = RunConfig.from_dict({**base, **options, "name": str(out / run_name(options))}).validate()
+        try:
+            config = RunConfig.from_dict({**base, **options, "name": str(out / run_name(options))}).validate()
+        except ConfigError as error:
+            where = f" (grid point {run_name(options)})" if options else ""
+            raise ConfigError(f"{error}{where}") from None
         points.append(Point(options, config))
     return points
 

@@ -12,9 +12,18 @@ import shlex
 import sys
 
 from .config import RunConfig
-from .data import DATASETS
 from .errors import ConfigError, StnlibError, TrainingDiverged
-from .models import CLASSIFIERS, LOCALIZATIONS
+
+STARTING_INTERRUPTED = "interrupted while starting; nothing was written"
+
+try:  # torch loads here, for a second or more
+    from .data import DATASETS
+    from .models import CLASSIFIERS, LOCALIZATIONS
+except KeyboardInterrupt:  # Ctrl-C then: one line, not a traceback
+    if __name__ != "__main__":
+        raise
+    print(STARTING_INTERRUPTED, file=sys.stderr)
+    sys.exit(130)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -136,10 +145,13 @@ def resume_command(argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .train import Interrupted, fit
-
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    try:
+        from .train import Interrupted, fit
+    except KeyboardInterrupt:
+        print(STARTING_INTERRUPTED, file=sys.stderr)
+        return 130
     try:
         fit(config_from_args(args), resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     except Interrupted as stop:
@@ -152,13 +164,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # disk full, permissions: the earlier checkpoint stays intact
-        print(f"error: {error.strerror or error} ({error.filename or 'writing the run folder'})", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"interrupted; finished epochs are kept in the checkpoint. Resume with: {resume_command(argv)}",
+        where = error.filename or "the run folder"
+        print(f"error: cannot write {where}: {error.strerror or error}; the last checkpoint, if any, is kept",
               file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # before the training loop took over Ctrl-C, or after it gave it back
+        print(f"interrupted; {_what_is_kept(args, argv)}", file=sys.stderr)
         return 130
     return 0
+
+
+def _what_is_kept(args, argv: list[str]) -> str:
+    """After Ctrl-C: the resume command where the run folder holds a run, else that nothing was kept."""
+    from pathlib import Path
+
+    if (Path(args.name) / "config.json").is_file():
+        return f"finished epochs are kept in the checkpoint. Resume with: {resume_command(argv)}"
+    return "training had not begun, and nothing was written; run the same command again to start"
 
 
 if __name__ == "__main__":

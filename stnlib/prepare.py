@@ -14,17 +14,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
+import shutil
 import sys
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DataError, StnlibError
-from .runs import save_text
+from .runs import new_file_mode, save_text
 
 SVHN_SIZE, SVHN_DIGITS, SVHN_NONE, SVHN_MARGIN = 64, 5, 10, 0.3
 PLANKTON_SIZE = 95
@@ -85,27 +88,51 @@ def prepare_svhn(archives: Path, out: Path, splits=("train", "test")) -> dict[st
             raise DataError(f"{archive} does not exist; download SVHN format 1 (train.tar.gz, test.tar.gz) there")
         target = "test" if split == "test" else "train"
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
-        with tarfile.open(archive) as tar, tempfile.TemporaryDirectory() as tmp:
-            members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
-            if "digitStruct.mat" not in members:
-                raise DataError(f"{archive} holds no digitStruct.mat")
-            (Path(tmp) / "digitStruct.mat").write_bytes(tar.extractfile(members["digitStruct.mat"]).read())
-            for name, digits in read_digit_struct(Path(tmp) / "digitStruct.mat"):
-                if not digits or len(digits) > SVHN_DIGITS or name not in members:
-                    continue
-                image = Image.open(io.BytesIO(tar.extractfile(members[name]).read())).convert("RGB")
-                relative = f"{split}/{Path(name).stem}.png"
-                svhn_crop(image, digits).save(out / "images" / relative)
-                rows[target].append([relative, *svhn_labels(digits)])
+        try:
+            with tarfile.open(archive) as tar, tempfile.TemporaryDirectory() as tmp:
+                members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+                if "digitStruct.mat" not in members:
+                    raise DataError(f"{archive} holds no digitStruct.mat")
+                (Path(tmp) / "digitStruct.mat").write_bytes(tar.extractfile(members["digitStruct.mat"]).read())
+                for name, digits in read_digit_struct(Path(tmp) / "digitStruct.mat"):
+                    if not digits or len(digits) > SVHN_DIGITS or name not in members:
+                        continue
+                    image = read_image(io.BytesIO(tar.extractfile(members[name]).read()), f"{archive}: {name}")
+                    relative = f"{split}/{Path(name).stem}.png"
+                    svhn_crop(image.convert("RGB"), digits).save(out / "images" / relative)
+                    rows[target].append([relative, *svhn_labels(digits)])
+        except (tarfile.TarError, EOFError, zlib.error) as error:
+            raise DataError(f"{archive} is not a readable .tar.gz archive ({type(error).__name__}); download "
+                            f"it again") from None
+        except OSError as error:  # gzip's BadGzipFile and truncated streams
+            if isinstance(error, StnlibError):
+                raise
+            raise DataError(f"{archive} is not a readable .tar.gz archive ({error}); download it again") from None
     write_csvs(out, rows, channels=3)
     return {k: len(v) for k, v in rows.items()}
+
+
+def read_image(source, name) -> "Image.Image":
+    """The image in ``source`` (a path or a file object), fully decoded; a ``DataError`` naming
+    ``name`` when it is not an image PIL can read, or too large to be one."""
+    from PIL import Image
+
+    try:
+        image = Image.open(source)
+        image.load()
+        return image
+    except Image.DecompressionBombError:
+        raise DataError(f"{name} is too large to be a dataset image (over {2 * Image.MAX_IMAGE_PIXELS:,} "
+                        f"pixels)") from None
+    except (OSError, ValueError, SyntaxError) as error:  # PIL's UnidentifiedImageError is an OSError
+        raise DataError(f"cannot read image {name} ({type(error).__name__})") from None
 
 
 def plankton_image(path: Path):
     """Invert, pad to a square with the (new) black background, resize to 95x95."""
     from PIL import Image, ImageOps
 
-    image = ImageOps.invert(Image.open(path).convert("L"))
+    image = ImageOps.invert(read_image(path, path).convert("L"))
     side = max(image.size)
     square = Image.new("L", (side, side), 0)
     square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
@@ -148,6 +175,29 @@ def write_csvs(out: Path, rows: dict[str, list], channels: int) -> None:
         save_text(out / f"{split}.csv", text.getvalue())
 
 
+@contextlib.contextmanager
+def new_folder(out: Path):
+    """A staging folder beside ``out`` to prepare a dataset in, renamed to ``out`` when the body
+    finishes and removed when it fails, so that ``out`` is either complete or absent. ``out`` must not
+    hold anything yet: a dataset already there is never overwritten."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DataError(f"{out} already exists; choose a new folder for the prepared dataset, or remove it first")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as error:
+        raise DataError(f"cannot create {out}: {error.strerror or error}") from None
+    staging.chmod(new_file_mode() | 0o111)  # a folder's mode under the user's umask, not mkdtemp's 0700
+    try:
+        yield staging
+        if out.exists():
+            out.rmdir()
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stnlib.prepare", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="dataset", required=True)
@@ -161,10 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     plankton.add_argument("--test-fraction", type=float, default=0.1)
     args = parser.parse_args(argv)
     try:
-        if args.dataset == "svhn":
-            counts = prepare_svhn(args.archives, args.out, ("train", "test", "extra") if args.extra else ("train", "test"))
-        else:
-            counts = prepare_plankton(args.source, args.out, args.test_fraction)
+        with new_folder(args.out) as staging:
+            if args.dataset == "svhn":
+                counts = prepare_svhn(args.archives, staging, ("train", "test", "extra") if args.extra else
+                                      ("train", "test"))
+            else:
+                counts = prepare_plankton(args.source, staging, args.test_fraction)
     except StnlibError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

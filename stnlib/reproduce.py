@@ -15,6 +15,7 @@ core with one thread each, and ``09_claims``, which reads the others' numbers, a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import multiprocessing
 import os
@@ -24,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from .errors import StnlibError
-from .runs import ensure_folder, save_text
+from .runs import ensure_folder, ensure_writable_folder, save_text
 from .study import PROFILES, Study, claims_markdown, claims_table
 from .study.plan import CLAIMS_NOTEBOOK, planned_runs
 
@@ -241,8 +242,17 @@ def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path,
     chosen, left_out = select_notebooks(find_notebooks(notebooks), profile, only, run_all)
     output = output.resolve()
     figures = (figures or output / "figures").resolve()
-    ensure_folder(output, "--output folder")
-    ensure_folder(figures, "--figures folder")
+    with exclusive_use(ensure_folder(output, "--output folder")):
+        for folder, what in ((figures, "--figures folder"), (output / "notebooks", "notebooks folder"),
+                             (output / "runs", "runs folder"), (output / "results", "results folder")):
+            ensure_writable_folder(folder, what)  # before any training, not after it
+        if not _writable_file(output / "summary.md"):
+            raise StnlibError(f"cannot write {output / 'summary.md'}: it is read-only")
+        return _reproduce(profile, output, figures, chosen, left_out, log, workers)
+
+
+def _reproduce(profile: str, output: Path, figures: Path, chosen: list[Path], left_out: list[Path], log,
+               workers: int | None | str) -> list[tuple[str, float | None, str]]:
     parameters = {"profile": profile, "output": str(output), "figures": str(figures), "interactive": False,
                   "progress": False}
     start = time.perf_counter()
@@ -258,6 +268,42 @@ def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path,
     save_text(output / "summary.md", summary_markdown(profile, timings, study, wall_seconds))
     log(f"summary: {output / 'summary.md'}")
     return timings
+
+
+LOCK_FILE = ".reproduce.lock"
+
+
+@contextlib.contextmanager
+def exclusive_use(output: Path):
+    """Hold ``output`` for this reproduction: a second one into the same folder, while this one runs,
+    is refused (a ``StnlibError``) instead of overwriting its runs. The lock is the operating system's
+    (``flock``), so it ends with the process, however that ends."""
+    import fcntl
+
+    try:
+        handle = open(output / LOCK_FILE, "a+")
+    except OSError as error:
+        raise StnlibError(f"cannot write into --output folder {output}: {error.strerror or error}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StnlibError(f"{output} is in use by another reproduction ({holder}); wait for it to finish, "
+                          f"or choose another --output") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        yield output
+    finally:
+        handle.close()
+
+
+def _writable_file(path: Path) -> bool:
+    return not path.exists() or os.access(path, os.W_OK)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -227,6 +227,14 @@ def ensure_folder(path: Path, what: str) -> Path:
     return path
 
 
+def ensure_writable_folder(path: Path, what: str) -> Path:
+    """``ensure_folder``, then a one-line ``RunFolderError`` when this process cannot write in it."""
+    path = ensure_folder(path, what)
+    if not _writable(path):
+        raise RunFolderError(f"cannot write into {what} {path}: it is read-only")
+    return path
+
+
 def prepare_folder(folder: Path, resume: bool = False, overwrite: bool = False) -> None:
     """Make ``folder`` ready for a new run; refuse to touch an existing one unless asked."""
     folder = Path(folder)

@@ -30,6 +30,9 @@ def _mnist_data(name: str, train_x, train_y, test_x, test_y) -> ImageData:
 def load_mnist(root: Path) -> ImageData:
     from torchvision.datasets import MNIST
 
+    raw = Path(root) / "MNIST" / "raw"
+    created = [folder for folder in (raw, *raw.parents) if not folder.exists()]  # deepest first
+
     def split(train: bool):
         try:
             return MNIST(str(root), train=train, download=False)
@@ -38,14 +41,24 @@ def load_mnist(root: Path) -> ImageData:
         try:
             return MNIST(str(root), train=train, download=True)
         except Exception as exc:  # no network, proxy, disk...: one line, with the way out
+            _remove_empty(created)  # a failed download leaves no empty folders behind
             raise DataError(
-                f"full MNIST is not in {root / 'MNIST' / 'raw'} and could not be downloaded "
+                f"full MNIST is not in {raw} and could not be downloaded "
                 f"({type(exc).__name__}); put the four MNIST idx files there, pass --data-root, "
                 f"or use the embedded digits with -d mnist5k") from None
 
     train, test = split(True), split(False)
     as_images = lambda d: (d.data.unsqueeze(1).float() / 255.0)  # (N, 1, 28, 28)
     return _mnist_data("mnist", as_images(train), train.targets.long(), as_images(test), test.targets.long())
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (deepest first) that exists and is empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not there, or not empty: keep it
+            pass
 
 
 @functools.lru_cache(maxsize=4)

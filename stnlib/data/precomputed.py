@@ -9,6 +9,7 @@ dataset. A prefix whose path contains a ``plankton`` folder gets the PlanktonSet
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,15 @@ def read_split(csv_path: Path, images: Path) -> tuple[list[float], torch.Tensor,
     from PIL import Image
 
     try:
-        rows = list(csv.reader(open(csv_path, newline="")))
+        with open(csv_path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
     except FileNotFoundError:
         raise DataError(f"{csv_path} does not exist; prepare the data with python -m stnlib.prepare") from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"{csv_path} is not UTF-8 text (byte {error.start} cannot be read); a precomputed "
+                        f"dataset's CSV holds the mean and std, then image paths and labels") from None
+    except (OSError, csv.Error) as error:
+        raise DataError(f"cannot read {csv_path}: {getattr(error, 'strerror', None) or error}") from None
     if len(rows) < 2:
         raise DataError(f"{csv_path} holds no images (its first row is the mean and std)")
     try:
@@ -39,6 +46,9 @@ def read_split(csv_path: Path, images: Path) -> tuple[list[float], torch.Tensor,
     channels = len(stats) // 2
     if channels not in (1, 3) or len(stats) != 2 * channels:
         raise DataError(f"{csv_path} line 1 must hold 2 or 6 numbers (mean and std per channel), got {len(stats)}")
+    if not all(math.isfinite(v) for v in stats) or min(stats[channels:]) <= 0:
+        raise DataError(f"{csv_path} line 1: every std must be a number > 0 (the inputs are divided by it), "
+                        f"got {stats[channels:]}")
     pixels, labels, shape = [], [], None
     for line, row in enumerate(rows[1:], start=2):
         if len(row) < 2 or len(row) != len(rows[1]):
@@ -47,9 +57,14 @@ def read_split(csv_path: Path, images: Path) -> tuple[list[float], torch.Tensor,
             labels.append([int(v) for v in row[1:]])
         except ValueError:
             raise DataError(f"{csv_path} line {line}: labels must be integers, got {row[1:]}") from None
+        if min(labels[-1]) < 0:
+            raise DataError(f"{csv_path} line {line}: labels must be class indices >= 0, got {row[1:]}")
         try:
             with Image.open(images / row[0]) as image:
                 array = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+        except Image.DecompressionBombError:
+            raise DataError(f"{csv_path} line {line}: image {images / row[0]} is too large to be a training "
+                            f"image (over {2 * Image.MAX_IMAGE_PIXELS:,} pixels)") from None
         except (OSError, ValueError):
             raise DataError(f"{csv_path} line {line}: cannot read image {images / row[0]}") from None
         if shape is None:

@@ -28,14 +28,15 @@ def explorable_run(folder) -> Path:
     if not (folder / runs.CONFIG).is_file():
         raise runs.RunFolderError(f"{folder} is not a run folder (no {runs.CONFIG}); "
                                   f"give a folder written by python -m stnlib.learn")
-    shape = runs.read_json(folder / runs.CONFIG).get("data", {}).get("image_shape")
+    shape = runs.read_run_config(folder)["data"]["image_shape"]
     if list(shape or []) != MNIST_SHAPE:
         raise runs.RunFolderError(f"{folder} holds a model of {shape} images; the explorer shows 1x28x28 MNIST models")
     return folder
 
 
 def find_runs(roots, max_depth: int = 6) -> list[Path]:
-    """Finished run folders (``config.json`` + ``final.pt``) of 1x28x28 models under ``roots``."""
+    """Finished run folders (``config.json`` + ``final.pt``) of 1x28x28 models under ``roots``; a
+    folder whose ``config.json`` is damaged or not a run's is passed over."""
     found = []
     for root in roots:
         root = Path(root)
@@ -46,8 +47,8 @@ def find_runs(roots, max_depth: int = 6) -> list[Path]:
             if len(folder.relative_to(root).parts) > max_depth or not (folder / runs.FINAL).is_file():
                 continue
             try:
-                spec = runs.read_json(config)["data"]
-            except (runs.RunFolderError, KeyError):
+                spec = runs.read_run_config(folder)["data"]
+            except runs.RunFolderError:
                 continue
             if list(spec["image_shape"]) == MNIST_SHAPE and folder.resolve() not in {f.resolve() for f in found}:
                 found.append(folder)

@@ -1,6 +1,7 @@
 """The explorer widget: sliders and pickers on the left, live views on the right (ipywidgets)."""
 from __future__ import annotations
 
+import html
 import random
 import threading
 import time
@@ -9,6 +10,7 @@ from pathlib import Path
 import ipywidgets as widgets
 
 from .. import runs
+from ..errors import StnlibError
 from ..data import load_dataset
 from .figure import ExplorerFigure
 from .runs import BUILTIN_NAME, explorable_run, find_runs, search_roots, train_builtin
@@ -74,10 +76,14 @@ class Explorer:
 
     @staticmethod
     def _run_label(folder: Path) -> str:
-        saved = runs.read_json(folder / runs.CONFIG)
-        metrics = runs.read_json(folder / runs.METRICS) if (folder / runs.METRICS).is_file() else {}
-        accuracy = f", acc {metrics['test_accuracy']:.3f}" if metrics.get("test_accuracy") is not None else ""
-        return f"{saved['architecture']} ({saved['config']['localization']} loc){accuracy}: {folder}"
+        saved = runs.read_run_config(folder)
+        try:
+            metrics = runs.read_json(folder / runs.METRICS) if (folder / runs.METRICS).is_file() else {}
+        except runs.RunFolderError:  # a damaged metrics.json costs the label its accuracy, nothing more
+            metrics = {}
+        accuracy = metrics.get("test_accuracy") if isinstance(metrics, dict) else None
+        accuracy = f", acc {accuracy:.3f}" if isinstance(accuracy, (int, float)) else ""
+        return f"{saved.get('architecture', '?')} ({saved['config'].get('localization')} loc){accuracy}: {folder}"
 
     # ----- models -----
     def _on_model(self, change) -> None:
@@ -87,7 +93,13 @@ class Explorer:
             self.load(change["new"])
 
     def load(self, folder: str) -> None:
-        model = runs.load_run(folder).model
+        """Show the model of the run in ``folder``; one that cannot be loaded is named in the widget,
+        and the model shown before stays."""
+        try:
+            model = runs.load_run(folder).model
+        except StnlibError as error:
+            self.prediction.value = f"<b>cannot show this run:</b> {html.escape(str(error))}"
+            return
         if self.state is None:
             self.state = ExplorerState(model, self.images, self.labels)
         else:

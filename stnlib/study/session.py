@@ -22,6 +22,7 @@ from .. import runs
 from ..config import RunConfig
 from ..data import Batch, ImageData, RandomRotation, augmentation_for, load_dataset
 from ..data.registry import dataset_kind
+from ..errors import ConfigError
 from ..evaluation import (PairedComparison, Predictions, collect_predictions, orthogonal_fit, paired_comparison,
                           predicted_angles)
 from ..plotting import figure_problems, use_house_style
@@ -40,6 +41,20 @@ PLACED_KINDS = ("translate", "scale")  # datasets whose transformation is a plac
 RUN_CHANGING_OVERRIDES = ("dataset", "epochs", "localization", "loc_lr_multiplier", "rotation_range")
 
 
+def check_overrides(epochs=None, seeds=None, loc_lr_multiplier=None, rotation_range=None) -> None:
+    """A ``ConfigError`` for a profile override (a notebook's papermill parameter) that no run could
+    use: counts must be whole numbers >= 1, the multiplier a number > 0, the range within (0, 180]."""
+    for name, value in (("epochs", epochs), ("seeds", seeds)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+    for name, value, top in (("loc_lr_multiplier", loc_lr_multiplier, math.inf),
+                             ("rotation_range", rotation_range, 180)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 < value <= top):
+            raise ConfigError(f"{name} must be a number above 0{f' and at most {top}' if top < math.inf else ''}, "
+                              f"got {value!r}")
+
+
 class Study:
     """The runs, numbers and figures of the notebooks under one profile.
 
@@ -55,6 +70,8 @@ class Study:
                  figures: str | None = None, log=print, localization: str | None = None,
                  loc_lr_multiplier: float | None = None, rotation_range: float | None = None,
                  progress: bool = False):
+        check_overrides(epochs=epochs, seeds=seeds, loc_lr_multiplier=loc_lr_multiplier,
+                        rotation_range=rotation_range)
         overrides = {k: v for k, v in dict(dataset=dataset, epochs=epochs, seeds=seeds, device=device,
                                            loc_lr_multiplier=loc_lr_multiplier).items() if v is not None}
         if epochs is not None:  # epochs replace a profile's iteration count and its lr drops
