@@ -3,6 +3,7 @@ exception from the Python API, and nothing written. The README's troubleshooting
 from __future__ import annotations
 
 import math
+import re
 import shlex
 import subprocess
 import sys
@@ -90,7 +91,7 @@ CATALOGUE = [
     Case("another model's weights", [*MNIST, "--load-model", "{tmp}/fcn"], "another model", RunFolderError,
          setup="fcn-weights"),
     Case("existing run folder", FAST + ["-e", "1"], "already exists", RunFolderError, setup="run"),
-    Case("corrupt checkpoint on resume", FAST + ["-e", "2", "--resume"], "corrupt", RunFolderError,
+    Case("corrupt checkpoint on resume", FAST + ["-e", "1", "--resume"], "checkpoint.pt is corrupt", RunFolderError,
          setup="corrupt-checkpoint", api=False),
     Case("resume with other options", FAST + ["-e", "1", "--lr", "0.5", "--resume"], "other options (lr)",
          RunFolderError, setup="run", api=False),
@@ -101,17 +102,45 @@ CATALOGUE = [
          setup="csv-missing-image"),
     Case("precomputed images of mixed sizes", ["-d", "{tmp}/set/", "-e", "1"],
          "is (20, 20) pixels, the others (16, 16)", DataError, setup="csv-mixed-sizes"),
+    Case("seed past the generators' range", [*MNIST, "--seed", "99999999999999999999"], "--seed must lie in [0, "),
+    Case("lr switch that is not a number", [*MNIST, "--switch-after-iterations", "nan"],
+         "--switch-after-iterations takes whole numbers of iterations, got nan", api=False),
+    Case("lr switch at iteration 0", [*MNIST, "--switch-after-iterations", "0"],
+         "--switch-after-iterations values must be >= 1"),
+    Case("eval passes past the bound", [*MNIST, "--eval-passes", "100000000000"], "--eval-passes must be at most 1000"),
+    Case("model too large for memory", [*MNIST, "--model-parameters", "100000", "100000"],
+         "out of memory while building the model"),
+    Case("precomputed label below 0", ["-d", "{tmp}/set/", "-e", "1"], "labels must be class indices >= 0",
+         DataError, setup="csv-negative-label"),
+    Case("precomputed CSV that is not UTF-8", ["-d", "{tmp}/set/", "-e", "1"], "train.csv is not UTF-8 text",
+         DataError, setup="csv-latin-1"),
+    Case("precomputed std of zero", ["-d", "{tmp}/set/", "-e", "1"], "every std must be a number > 0", DataError,
+         setup="csv-zero-std"),
+    Case("precomputed image too large", ["-d", "{tmp}/set/", "-e", "1"], "is too large to be a training image",
+         DataError, setup="csv-image-bomb"),
+    Case("resume with another model's checkpoint", FAST + ["-e", "1", "--resume"],
+         "holds the weights of another model", RunFolderError, setup="foreign-checkpoint", api=False),
+    Case("resume with final.pt over the checkpoint", FAST + ["-e", "1", "--resume"],
+         "is not a training checkpoint (no optimizer", RunFolderError, setup="final-as-checkpoint", api=False),
+    Case("full MNIST missing", ["-d", "mnist", "-e", "1", "--data-root", "{tmp}/no-data/here"],
+         "full MNIST is not in", DataError),
 ]
 
 
 def prepare(case: Case, tmp_path) -> str:
     """Create what the case needs; return the run folder to pass as -n."""
     folder = tmp_path / "run"
-    if case.setup in ("run", "corrupt-checkpoint"):
+    if case.setup in ("run", "corrupt-checkpoint", "foreign-checkpoint", "final-as-checkpoint"):
         assert learn.main(FAST + ["-e", "1", "-n", str(folder)]) == 0
-        if case.setup == "corrupt-checkpoint":
+        if case.setup != "run":
             (folder / "metrics.json").unlink()
+        if case.setup == "corrupt-checkpoint":
             (folder / "checkpoint.pt").write_bytes(b"\0" * 64)
+        elif case.setup == "foreign-checkpoint":  # another architecture's, copied in by hand
+            assert learn.main(FAST + ["-e", "1", "-m", "CNN", "-n", str(tmp_path / "other")]) == 0
+            (folder / "checkpoint.pt").write_bytes((tmp_path / "other" / "checkpoint.pt").read_bytes())
+        elif case.setup == "final-as-checkpoint":
+            (folder / "checkpoint.pt").write_bytes((folder / "final.pt").read_bytes())
     elif case.setup == "corrupt-weights":
         (tmp_path / "weights.pt").write_bytes(b"garbage")
     elif case.setup == "fcn-weights":
@@ -119,10 +148,19 @@ def prepare(case: Case, tmp_path) -> str:
     elif case.setup.startswith("csv-"):
         write_precomputed(tmp_path / "set")
         train_csv = tmp_path / "set" / "train.csv"
+        first, rest = train_csv.read_text().split("\n", 1)
         if case.setup == "csv-header":
-            train_csv.write_text("path,label\n" + train_csv.read_text().split("\n", 1)[1])
+            train_csv.write_text("path,label\n" + rest)
         elif case.setup == "csv-missing-image":
             (tmp_path / "set" / "images" / "train2.png").unlink()
+        elif case.setup == "csv-negative-label":
+            train_csv.write_text(first + "\n" + re.sub(r"train1\.png,\d+", "train1.png,-1", rest))
+        elif case.setup == "csv-latin-1":
+            train_csv.write_bytes((first + "\n" + rest.replace("train1.png", "tr\xe4in1.png", 1)).encode("latin-1"))
+        elif case.setup == "csv-zero-std":
+            train_csv.write_text("30.0,0.0\n" + rest)
+        elif case.setup == "csv-image-bomb":  # past PIL's limit, which the test lowers to spare memory
+            Image.new("L", (64, 64)).save(tmp_path / "set" / "images" / "train3.png")
         else:
             Image.new("L", (20, 20)).save(tmp_path / "set" / "images" / "train3.png")
     elif case.setup == "file":
@@ -133,6 +171,14 @@ def prepare(case: Case, tmp_path) -> str:
 
 def snapshot(tmp_path) -> dict:
     return {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+
+
+@pytest.fixture(autouse=True)
+def small_image_limit(monkeypatch):
+    """PIL's decompression-bomb limit lowered to 4,000 pixels (a 64x64 image passes it twice over)."""
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)
 
 
 @pytest.mark.parametrize("case", CATALOGUE, ids=lambda c: c.id)
@@ -148,7 +194,7 @@ def test_cli(case, tmp_path, capsys, monkeypatch):
         status = exit.code
     err = capsys.readouterr().err
     assert status == 2, err
-    lines = err.strip().splitlines()
+    lines = err.strip().replace(str(tmp_path), "TMP").splitlines()  # the message, not the folder, must match
     assert len(lines) == 1 and case.message in lines[0], err
     assert "Traceback" not in err
     assert snapshot(tmp_path) == before, "a bad input must not write anything"

@@ -86,7 +86,7 @@ def test_a_diverging_loss_stops_with_epoch_and_batch_and_keeps_the_last_good_che
                                 "--divide-lr-by", "1e-12", "-n", str(folder)])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 1 and len(err) == 1
-    assert "epoch 2, batch" in err[0] and "last good checkpoint" in err[0]
+    assert "epoch 2, batch" in err[0] and "the checkpoint of epoch 1 is kept" in err[0]
     checkpoint = torch.load(folder / "checkpoint.pt", weights_only=True)
     assert checkpoint["epoch"] == 1 and all(torch.isfinite(v).all() for v in checkpoint["model"].values())
     assert not (folder / "final.pt").exists() and not (folder / "metrics.json").exists()
