@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from .errors import StnlibError
-from .runs import ensure_folder, ensure_writable_folder, save_text
+from .runs import check_writable_folder, ensure_folder, save_text
 from .study import PROFILES, Study, claims_markdown, claims_table
 from .study.plan import CLAIMS_NOTEBOOK, planned_runs
 
@@ -245,7 +245,7 @@ def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path,
     with exclusive_use(ensure_folder(output, "--output folder")):
         for folder, what in ((figures, "--figures folder"), (output / "notebooks", "notebooks folder"),
                              (output / "runs", "runs folder"), (output / "results", "results folder")):
-            ensure_writable_folder(folder, what)  # before any training, not after it
+            check_writable_folder(folder, what)  # before any training, not after it
         if not _writable_file(output / "summary.md"):
             raise StnlibError(f"cannot write {output / 'summary.md'}: it is read-only")
         return _reproduce(profile, output, figures, chosen, left_out, log, workers)

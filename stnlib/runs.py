@@ -227,11 +227,16 @@ def ensure_folder(path: Path, what: str) -> Path:
     return path
 
 
-def ensure_writable_folder(path: Path, what: str) -> Path:
-    """``ensure_folder``, then a one-line ``RunFolderError`` when this process cannot write in it."""
-    path = ensure_folder(path, what)
-    if not _writable(path):
-        raise RunFolderError(f"cannot write into {what} {path}: it is read-only")
+def check_writable_folder(path: Path, what: str) -> Path:
+    """A one-line ``RunFolderError`` unless ``path`` is, or could be created as, a folder this process
+    can write in; creates nothing."""
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        relation = "is a file" if existing == path else f"lies inside a file ({existing})"
+        raise RunFolderError(f"{what} {path} {relation}, not a folder")
+    if not _writable(existing):
+        raise RunFolderError(f"cannot write into {what} {path}: {existing} is read-only")
     return path
 
 
