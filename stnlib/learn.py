@@ -117,8 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     new.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     new.add_argument("--data-root", default=None, help="dataset folder (default: $STNLIB_DATA or ~/.cache/stnlib)")
-    new.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (autocast)")
-    new.add_argument("--eval-passes", type=int, default=10, help="rotated test passes for the final accuracy")
+    new.add_argument("--precision", default="auto",
+                     help="fp32, bf16 (autocast), or auto: the faster of the two for this model on this machine, "
+                          "measured in a few training steps on first use and cached in the data root")
+    new.add_argument("--eval-passes", type=int, default=10,
+                     help="rotated test passes for the final accuracy (at most 1000)")
     new.add_argument("--limit", type=int, default=None, help="use only the first N training and N test images")
     new.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     return p

@@ -179,13 +179,24 @@ def input_st_lines(results: dict) -> list[str]:
     return lines
 
 
+CLAIMS_FILE = "claims.md"
+
+
+def built_claims(study: Study) -> str | None:
+    """The claims table of ``study``'s numbers in Markdown, or ``None`` where a claim's numbers are missing."""
+    try:
+        return claims_markdown(claims_table(study.results()))
+    except StnlibError:
+        return None
+
+
 def summary_markdown(profile: str, timings: list[tuple[str, float | None, str]], study: Study,
                      wall_seconds: float | None = None) -> str:
     results = study.results()
     try:
         claims = claims_markdown(claims_table(results))
     except StnlibError as error:
-        claims = f"not built: {error}"
+        claims = f"not built: {error}"  # the reason, where built_claims gives None
     lines = [f"# Study reproduction: {profile} profile", "", f"{PROFILES[profile].description}.", "",
              f"Machine: {machine_line(profile)}.", "",
              "## STN-C0 undoes the rotation (held-out digits, per seed)", "", *input_st_lines(results), "",
@@ -267,6 +278,9 @@ def _reproduce(profile: str, output: Path, figures: Path, chosen: list[Path], le
     study = Study(profile, output=str(output), figures=str(figures))
     save_text(output / "summary.md", summary_markdown(profile, timings, study, wall_seconds))
     log(f"summary: {output / 'summary.md'}")
+    claims = built_claims(study)
+    if claims is not None:  # beside the figures, for the README's table (docs/generate.py)
+        save_text(figures / CLAIMS_FILE, claims + "\n")
     return timings
 
 

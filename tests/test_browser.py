@@ -2,7 +2,9 @@
 
 Starts JupyterLab on 127.0.0.1 with a token, opens the explorer notebook, runs all cells, drags
 the rotation slider and checks that the predicted angle and the image after the ST both change.
-The screenshot is saved to ``test-artifacts/explorer.png``.
+The screenshots are saved to ``test-artifacts/``: the whole page (``explorer.png``) and the widget alone
+(``explorer_widget.png``); with ``STNLIB_UPDATE_SCREENSHOT=1`` the widget's also becomes the README's
+``figures/06_explorer_in_jupyterlab.png``.
 """
 from __future__ import annotations
 
@@ -127,5 +129,9 @@ def test_dragging_the_rotation_slider_updates_the_prediction_and_the_image(lab):
             if news.count():
                 news.first.click()
             page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
+            widget = page.locator(".jp-OutputArea-output .widget-vbox").first
+            widget.screenshot(path=str(ARTIFACTS / "explorer_widget.png"))
+            if os.environ.get("STNLIB_UPDATE_SCREENSHOT") == "1":
+                shutil.copy(ARTIFACTS / "explorer_widget.png", ROOT / "figures" / "06_explorer_in_jupyterlab.png")
         finally:
             browser.close()
