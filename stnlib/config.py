@@ -14,7 +14,7 @@ from .errors import ConfigError
 
 OPTIMIZERS = ("sgd", "nesterov", "adam")
 PRECISIONS = ("auto", "fp32", "bf16")
-NO_LOCALIZATION = "false"
+ORIGINAL_NO_LOCALIZATION = "false"  # the original CLI's word for "no ST"; None everywhere in Python
 MAX_SEED = 2**32 - 1  # seeds (and seed + run) must fit torch's and numpy's generators
 MAX_EVAL_PASSES = 1000  # the original scores 10; each pass is a full sweep of the test set
 
@@ -38,56 +38,93 @@ _TYPE_CHECKS = {
 }
 
 
+def option(default=dataclasses.MISSING, *, help: str, short: str | None = None, factory=None, **cli):
+    """A ``RunConfig`` field: its default (or ``factory``), the help text that the training CLI shows for it,
+    its short flag, and how the CLI spells it where it differs from the field (``cli``: ``metavar``,
+    ``nargs``, ``type``, ``cli_default``; ``group="stnlib"`` for options the original does not have;
+    ``length=True`` for the two exclusive ways to say how long to train)."""
+    metadata = {"help": help, "short": short, **cli}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class RunConfig:
-    dataset: str = "mnist"  # registered dataset name, or a precomputed-dataset folder prefix
-    model: str = "CNN"  # registered classifier name
-    model_parameters: list[int] | None = None  # layer widths of the classifier; None: its defaults
-    localization: str = NO_LOCALIZATION  # registered localization name; "false": no ST
-    localization_parameters: list[int] | None = None  # layer widths of the localization network
-    stn_placement: list[int] = field(default_factory=list)  # layer indices an ST sits before
-    runs: int = 1  # independent repetitions (seed, seed + 1, ...)
-    name: str = "result"  # run folder
-    optimizer: str = "sgd"  # sgd, nesterov or adam
-    lr: float = 0.01  # base learning rate
-    switch_after_iterations: list[int] = field(default_factory=list)  # iterations where lr /= divide_lr_by
-    loc_lr_multiplier: float = 1.0  # localization lr = lr * this
-    pre_stn_multiplier: float = 1.0  # lr of layers before an ST = lr * this
-    divide_lr_by: float = 10.0  # lr divisor at each switch
-    momentum: float = 0.0  # SGD momentum
-    weight_decay: float = 0.0  # L2 weight decay
-    batch_size: int = 256  # images per batch
-    load_model: str = ""  # weights to start from (a run folder or a .pt file)
-    add_iteration: list[int] = field(default_factory=list)  # iterations after which an ST iteration is added
-    seed: int | None = None  # random seed; None draws one
-    epochs: int | None = None  # epochs to train (exclusive with iterations)
-    iterations: int | None = None  # batches to train, rounded down to whole epochs
-    loop: bool = False  # STN-SLk: shared classifier layers predict theta for the input
-    deep: bool = False  # STN-DLk: fresh copies of the classifier layers predict theta for the input
-    rotate: bool = False  # rotate train and test images at random
-    normalize: bool = False  # standardise inputs with the dataset's mean and std
-    batchnorm: bool = False  # BatchNorm (without affine) after every ST
-    iterative: bool = True  # a repeated placement index reuses the localization network
-    moment_sched: bool = False  # show images in their moment-canonical orientation, less often over time
-    pretrain: bool = False  # train the ST to predict the moment-canonical orientation
-    hook_llr: bool = False  # scale the gradient through the ST instead of the localization lr
-    onlyloc: bool = False  # train only the localization networks
-    rotation_range: float = 90.0  # rotations are uniform in [-rotation_range, rotation_range] degrees
-    # training rotations uniform in [-R, R] degrees instead (None: rotation_range); test rotations always
-    # span rotation_range
-    train_rotation_range: float | None = None
-    # [START, EPOCHS]: training rotations grow linearly from +-START degrees in the first epoch to their
-    # whole range after EPOCHS epochs (test rotations always span rotation_range); empty: none
-    rotation_warmup: list[float] = field(default_factory=list)
-    device: str = "auto"  # auto (CUDA when present), cpu, cuda, cuda:N
-    data_root: str | None = None  # dataset folder; None: $STNLIB_DATA or the user cache
-    precision: str = "auto"  # auto, fp32 or bf16 (autocast for the classifier and localization)
-    eval_passes: int = 10  # rotated passes over the test set for the final accuracy
-    limit: int | None = None  # use only the first N training and N test images (quick experiments)
+    """Everything one training run depends on. The fields are the training CLI's long flags with
+    underscores, with the original code's defaults; ``python -m stnlib.learn`` is built from them."""
+
+    dataset: str = option("mnist", short="-d", help="dataset name ({datasets}) or a precomputed-dataset folder prefix")
+    model: str = option("CNN", short="-m", help="classifier: {classifiers}")
+    model_parameters: list[int] | None = option(None, help="layer widths of the classifier")
+    localization: str | None = option(None, short="-l", cli_default=ORIGINAL_NO_LOCALIZATION,
+                                      help="localization network, or false for no ST: {localizations}")
+    localization_parameters: list[int] | None = option(None, help="layer widths of the localization network")
+    stn_placement: list[int] = option(factory=list, short="-p", help="classifier layer indices an ST sits before "
+                                      "(0: the input); a repeated index adds an iteration")
+    runs: int = option(1, help="number of independent runs; run r is seeded with seed + r (the original seeds "
+                          "once and lets the runs continue one random stream)")
+    name: str = option("result", short="-n", help="run folder to create; it must not exist yet")
+    optimizer: str = option("sgd", short="-o", help="sgd, nesterov or adam")
+    lr: float = option(0.01, help="initial learning rate")
+    switch_after_iterations: list[int] = option(factory=list, type=float, help="iterations at which the learning "
+                                                "rate is divided by --divide-lr-by (increasing); one value N "
+                                                "divides it every N iterations, as in the original")
+    loc_lr_multiplier: float = option(1.0, help="the localization networks' learning rate is this times --lr")
+    pre_stn_multiplier: float = option(1.0, help="the learning rate of layers before an ST is this times --lr")
+    divide_lr_by: float = option(10.0, help="divisor of the learning rate at each switch")
+    momentum: float = option(0.0, help="SGD momentum (use -o nesterov for Nesterov)")
+    weight_decay: float = option(0.0, short="-w", help="L2 weight decay")
+    batch_size: int = option(256, short="-b", help="images per batch")
+    load_model: str = option("", help="start from these weights (a run folder or a .pt file)")
+    add_iteration: list[int] = option(factory=list, help="after this many batches, add an ST iteration (-1: "
+                                      "before --load-model, 0: after it)")
+    seed: int | None = option(None, help="random seed; without it one is drawn and saved")
+    epochs: int | None = option(None, short="-e", length=True, help="epochs to train")
+    iterations: int | None = option(None, short="-i", length=True,
+                                    help="batches to train (rounded down to whole epochs)")
+    loop: bool = option(False, help="STN-SLk: the classifier's own first layers predict theta, which "
+                        "transforms the input")
+    deep: bool = option(False, help="STN-DLk: fresh copies of the classifier's first layers predict theta for "
+                        "the input")
+    rotate: bool = option(False, help="rotate train and test images by random angles (see --rotation-range)")
+    normalize: bool = option(False, help="standardise inputs with the dataset's mean and std")
+    batchnorm: bool = option(False, help="BatchNorm (without affine parameters) after every ST")
+    iterative: bool = option(True, help="a repeated placement index reuses the same localization network")
+    moment_sched: bool = option(False, help="show images in their moment-canonical orientation, less often as "
+                                "training goes")
+    pretrain: bool = option(False, help="train the ST to predict the moment-canonical orientation instead of "
+                            "classifying")
+    hook_llr: bool = option(False, help="scale the gradient through each ST by --loc-lr-multiplier instead of the "
+                            "loc lr")
+    onlyloc: bool = option(False, help="train only the localization networks")
+    rotation_range: float = option(90.0, group="stnlib", metavar="R",
+                                   help="with --rotate, angles are uniform in [-R, R] degrees")
+    train_rotation_range: float | None = option(None, group="stnlib", metavar="R", help="with --rotate, training "
+                                                "angles are uniform in [-R, R] degrees instead (default: "
+                                                "--rotation-range); test angles still span --rotation-range")
+    rotation_warmup: list[float] = option(factory=list, group="stnlib", nargs=2, metavar=("START", "EPOCHS"),
+                                          help="with --rotate, training angles grow from [-START, START] degrees in "
+                                          "the first epoch to their full range after EPOCHS epochs (test angles "
+                                          "always span --rotation-range)")
+    device: str = option("auto", group="stnlib", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    data_root: str | None = option(None, group="stnlib",
+                                   help="dataset folder (default: $STNLIB_DATA or ~/.cache/stnlib)")
+    precision: str = option("auto", group="stnlib", help="fp32, bf16 (autocast), or auto: the faster of the two "
+                            "for this model on this machine, measured in a few training steps on first use and "
+                            "cached in the data root")
+    eval_passes: int = option(10, group="stnlib", help="rotated test passes for the final accuracy (at most 1000)")
+    limit: int | None = option(None, group="stnlib", help="use only the first N training and N test images")
 
     @property
     def has_st(self) -> bool:
-        return self.localization != NO_LOCALIZATION
+        return self.localization is not None
+
+    @property
+    def st_mode(self) -> str:
+        """The network's ``NetworkSpec.st_mode`` for the CLI's two switches: ``"loop"`` (``--loop``,
+        STN-SL), ``"deep"`` (``--deep``, STN-DL) or ``"feature"`` (neither: STN-C)."""
+        return "loop" if self.loop else "deep" if self.deep else "feature"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -100,6 +137,8 @@ class RunConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"unknown configuration option(s): {', '.join(unknown)}")
+        if values.get("localization") in (ORIGINAL_NO_LOCALIZATION, False):  # run folders and sweep files
+            values = {**values, "localization": None}  # written with the original's word (YAML reads it as False)
         return cls(**values).check_types()
 
     def check_types(self) -> "RunConfig":

@@ -7,11 +7,12 @@ short forms and defaults, so ``python stn/learn.py ARGS`` becomes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import shlex
 import sys
 
-from .config import RunConfig
+from .config import ORIGINAL_NO_LOCALIZATION, RunConfig
 from .errors import ConfigError, StnlibError, TrainingDiverged
 
 STARTING_INTERRUPTED = "interrupted while starting; nothing was written"
@@ -37,11 +38,6 @@ def _names(table) -> str:
     return ", ".join(sorted(table))
 
 
-def _switch(parser, name: str, default: bool, help: str) -> None:
-    """``--name`` and ``--no-name`` (the last one given wins)."""
-    parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=default, help=help)
-
-
 DIFFERENCES = """\
 where stnlib differs from the original (README: "Where stnlib differs from the original"):
   --runs N        run r is seeded with seed + r (the original seeds once for all runs)
@@ -59,71 +55,33 @@ class DefaultsAndEpilogFormatter(argparse.ArgumentDefaultsHelpFormatter, argpars
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The original's flags and stnlib's, one per ``RunConfig`` field (its default and help come from the
+    field), and the flags that act on the command itself (``--resume``, ``--overwrite``, ``--quiet``)."""
     p = OneLineParser(prog="python -m stnlib.learn", description=__doc__.split("\n")[0], epilog=DIFFERENCES,
                       formatter_class=DefaultsAndEpilogFormatter)
-    p.add_argument("--dataset", "-d", default="mnist",
-                   help=f"dataset name ({_names(DATASETS)}) or a precomputed-dataset folder prefix")
-    p.add_argument("--model", "-m", default="CNN", help=f"classifier: {_names(CLASSIFIERS)}")
-    p.add_argument("--model-parameters", nargs="*", type=int, help="layer widths of the classifier")
-    p.add_argument("--localization", "-l", default="false",
-                   help=f"localization network, or false for no ST: {_names(LOCALIZATIONS)}")
-    p.add_argument("--localization-parameters", nargs="*", type=int, help="layer widths of the localization network")
-    p.add_argument("--stn-placement", "-p", nargs="*", type=int, default=[],
-                   help="classifier layer indices an ST sits before (0: the input); a repeated index adds an iteration")
-    p.add_argument("--runs", type=int, default=1,
-                   help="number of independent runs; run r is seeded with seed + r (the original seeds once and "
-                        "lets the runs continue one random stream)")
-    p.add_argument("--name", "-n", default="result", help="run folder to create; it must not exist yet")
-    p.add_argument("--optimizer", "-o", default="sgd", help="sgd, nesterov or adam")
-    p.add_argument("--lr", type=float, default=0.01, help="initial learning rate")
-    p.add_argument("--switch-after-iterations", nargs="*", type=float, default=[],
-                   help="iterations at which the learning rate is divided by --divide-lr-by (increasing); "
-                        "one value N divides it every N iterations, as in the original")
-    p.add_argument("--loc-lr-multiplier", type=float, default=1.0,
-                   help="the localization networks' learning rate is this times --lr")
-    p.add_argument("--pre-stn-multiplier", type=float, default=1.0,
-                   help="the learning rate of layers before an ST is this times --lr")
-    p.add_argument("--divide-lr-by", type=float, default=10.0, help="divisor of the learning rate at each switch")
-    p.add_argument("--momentum", type=float, default=0.0, help="SGD momentum (use -o nesterov for Nesterov)")
-    p.add_argument("--weight-decay", "-w", type=float, default=0.0, help="L2 weight decay")
-    p.add_argument("--batch-size", "-b", type=int, default=256, help="images per batch")
-    p.add_argument("--load-model", default="", help="start from these weights (a run folder or a .pt file)")
-    p.add_argument("--add-iteration", nargs="*", type=int, default=[],
-                   help="after this many batches, add an ST iteration (-1: before --load-model, 0: after it)")
-    p.add_argument("--seed", type=int, default=None, help="random seed; without it one is drawn and saved")
-    epochs = p.add_mutually_exclusive_group(required=True)
-    epochs.add_argument("--epochs", "-e", type=int, help="epochs to train")
-    epochs.add_argument("--iterations", "-i", type=int, help="batches to train (rounded down to whole epochs)")
-    _switch(p, "loop", False, "STN-SLk: the classifier's own first layers predict theta, which transforms the input")
-    _switch(p, "deep", False, "STN-DLk: fresh copies of the classifier's first layers predict theta for the input")
-    _switch(p, "rotate", False, "rotate train and test images by random angles (see --rotation-range)")
-    _switch(p, "normalize", False, "standardise inputs with the dataset's mean and std")
-    _switch(p, "batchnorm", False, "BatchNorm (without affine parameters) after every ST")
-    _switch(p, "iterative", True, "a repeated placement index reuses the same localization network")
-    _switch(p, "moment-sched", False, "show images in their moment-canonical orientation, less often as training goes")
-    _switch(p, "pretrain", False, "train the ST to predict the moment-canonical orientation instead of classifying")
-    _switch(p, "hook-llr", False, "scale the gradient through each ST by --loc-lr-multiplier instead of the loc lr")
-    _switch(p, "onlyloc", False, "train only the localization networks")
-    new = p.add_argument_group("stnlib options")
-    new.add_argument("--rotation-range", type=float, default=90.0,
-                     help="with --rotate, angles are uniform in [-R, R] degrees")
-    new.add_argument("--train-rotation-range", type=float, default=None, metavar="R",
-                     help="with --rotate, training angles are uniform in [-R, R] degrees instead (default: "
-                          "--rotation-range); test angles still span --rotation-range")
-    new.add_argument("--rotation-warmup", nargs=2, type=float, default=[], metavar=("START", "EPOCHS"),
-                     help="with --rotate, training angles grow from [-START, START] degrees in the first epoch "
-                          "to their full range after EPOCHS epochs (test angles always span --rotation-range)")
-    new.add_argument("--resume", action="store_true", help="continue the run in --name from its last checkpoint")
-    new.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    new.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    new.add_argument("--data-root", default=None, help="dataset folder (default: $STNLIB_DATA or ~/.cache/stnlib)")
-    new.add_argument("--precision", default="auto",
-                     help="fp32, bf16 (autocast), or auto: the faster of the two for this model on this machine, "
-                          "measured in a few training steps on first use and cached in the data root")
-    new.add_argument("--eval-passes", type=int, default=10,
-                     help="rotated test passes for the final accuracy (at most 1000)")
-    new.add_argument("--limit", type=int, default=None, help="use only the first N training and N test images")
-    new.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    groups = {"original": p, "stnlib": p.add_argument_group("stnlib options")}
+    length = p.add_mutually_exclusive_group(required=True)
+    names = {"datasets": _names(DATASETS), "classifiers": _names(CLASSIFIERS), "localizations": _names(LOCALIZATIONS)}
+    for f in dataclasses.fields(RunConfig):
+        meta = f.metadata
+        target = length if meta.get("length") else groups[meta.get("group", "original")]
+        flags = [f"--{f.name.replace('_', '-')}", *([meta["short"]] if meta.get("short") else [])]
+        default = meta.get("cli_default", f.default_factory() if f.default is dataclasses.MISSING else f.default)
+        help_text = meta["help"].format(**names)
+        kind = str(f.type).split("|")[0].strip()
+        if kind == "bool":
+            target.add_argument(*flags, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+            continue
+        options = {"metavar": meta.get("metavar")} if meta.get("metavar") else {}
+        if kind.startswith("list"):
+            options.update(nargs=meta.get("nargs", "*"), type=meta.get("type", float if "float" in kind else int))
+        else:
+            options.update(type=meta.get("type", {"int": int, "float": float}.get(kind, str)))
+        target.add_argument(*flags, default=None if meta.get("length") else default, help=help_text, **options)
+    command = groups["stnlib"]
+    command.add_argument("--resume", action="store_true", help="continue the run in --name from its last checkpoint")
+    command.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    command.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     return p
 
 
@@ -131,9 +89,12 @@ CLI_ONLY = {"resume", "overwrite", "quiet"}
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The ``RunConfig`` of a parsed command line. ``--switch-after-iterations`` takes the original's
-    float values: ``inf`` (never) is dropped, and the others must be whole numbers."""
+    """The ``RunConfig`` of a parsed command line. ``-l false`` (the original's "no ST") is ``None``;
+    ``--switch-after-iterations`` takes the original's float values: ``inf`` (never) is dropped, and the
+    others must be whole numbers."""
     values = {k: v for k, v in vars(args).items() if k not in CLI_ONLY}
+    if values["localization"] == ORIGINAL_NO_LOCALIZATION:
+        values["localization"] = None
     switches = [v for v in values["switch_after_iterations"] if v != float("inf")]
     if not all(math.isfinite(v) and v == int(v) for v in switches):
         raise ConfigError(f"--switch-after-iterations takes whole numbers of iterations, got "

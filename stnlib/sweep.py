@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import runs
 from .errors import StnlibError
-from .grid import expand, grouped_table, load_grid, run_sweep, summary_table, write_summary
+from .ray_sweep import expand, grouped_table, load_grid, run_sweep, summary_table, write_summary
 
 
 def main(argv: list[str] | None = None) -> int:

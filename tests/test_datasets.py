@@ -187,7 +187,7 @@ def test_svhn_preparation_and_training(svhn_archives, tmp_path):
     data = load_dataset(f"{out}/")
     assert data.train_images.shape == (4, 3, 64, 64) and data.train_labels.shape == (4, 5)
     assert data.train_labels[2].tolist() == [0, 3, 4, 10, 10] and data.num_classes == 11
-    model = STNetwork("SVHN-CNN", (3, 64, 64), 11, localization="SVHN-l", placements=[0])
+    model = STNetwork("SVHN-CNN", (3, 64, 64), 11, localization="SVHN-l", stn_placement=[0])
     assert model(data.train_images[:2]).shape == (2, 5, 11)
     for loc in ("SVHN-l", "SVHN-d", "SVHN-s"):
         assert cli("-d", f"{out}/", "-m", "SVHN-CNN", "-l", loc, "-p", "0", *TRAIN, "-b", "4",
@@ -223,7 +223,7 @@ def test_plankton_preparation_and_training(plankton_source, tmp_path):
     assert data.train_images[0, 0, 0, 0] == 0  # inverted: the white background became black
     for loc in ("plankton-l", "plankton2", "plankton4"):
         assert cli("-d", f"{out}/", "-m", "plankton", "-l", loc, "-p", "0", *TRAIN, "-n", str(tmp_path / loc)) == 0
-    model = STNetwork("plankton", (1, 95, 95), 3, localization="plankton-l", placements=[0])
+    model = STNetwork("plankton", (1, 95, 95), 3, localization="plankton-l", stn_placement=[0])
     rows = accuracy_under_rotations(model, data.test_images, data.test_labels)
     assert len(rows) == 17 and rows[0]["angle"] == -180 and rows[8]["angle"] == 0
     with torch.no_grad():  # the upright row, counted by hand

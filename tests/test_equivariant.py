@@ -79,7 +79,7 @@ def test_p4cnn_logits_are_invariant_to_quarter_turns_untrained_and_trained(tiny)
 
 
 def test_an_st_can_sit_in_front_of_the_p4cnn():
-    net = STNetwork("P4CNN", (1, 28, 28), localization="FCN", placements=[0])
+    net = STNetwork("P4CNN", (1, 28, 28), localization="FCN", stn_placement=[0])
     assert net.architecture == "STN-C0" and net(torch.rand(2, 1, 28, 28)).shape == (2, 10)
 
 

@@ -23,10 +23,10 @@ from stnlib.train import fit
 from test_training import config
 
 
-def st_model(undo_degrees: float = 0.0, placements=(0,), **kwargs) -> STNetwork:
+def st_model(undo_degrees: float = 0.0, stn_placement=(0,), **kwargs) -> STNetwork:
     torch.manual_seed(0)
-    model = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=placements, **kwargs)
-    if placements:
+    model = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=stn_placement, **kwargs)
+    if stn_placement:
         with torch.no_grad():
             model.localizations[0].set_constant_theta(geometry.theta_from_angle(torch.tensor([-undo_degrees])))
     return model.eval()
@@ -114,7 +114,7 @@ def test_transformation_statistics_of_an_identity_st(tiny):
 
 
 def test_feature_misalignment_input_space_aligns_exactly_at_90_degrees(tiny):
-    rows = feature_misalignment(st_model(placements=()), tiny.test_images[:8], 90.0, indices=[0, 3])
+    rows = feature_misalignment(st_model(stn_placement=()), tiny.test_images[:8], 90.0, indices=[0, 3])
     assert rows[0].residual < 1e-5 and rows[0].best_angle == -90
     assert rows[1].residual > 0.05 and rows[1].unaligned > rows[1].residual
 
@@ -127,19 +127,19 @@ def test_edge_channels_swap_after_a_quarter_turn(tiny):
 
 
 def test_channel_correspondence(tiny):
-    matrix = channel_correspondence(st_model(placements=()), tiny.test_images[:8], index=3)
+    matrix = channel_correspondence(st_model(stn_placement=()), tiny.test_images[:8], index=3)
     assert matrix.shape == (64, 64) and matrix.diagonal().max() <= 1.0 + 1e-4
     assert self_match_rate(torch.eye(5)) == 1.0 and self_match_rate(torch.eye(5).flip(1)) == pytest.approx(0.2)
 
 
 def test_filters_gradients_views_and_feature_maps(tiny):
-    model = st_model(placements=(0, 0))
+    model = st_model(stn_placement=(0, 0))
     assert first_layer_filters(model).shape == (64, 1, 9, 9)
     norms = dict(gradient_magnitudes(model, tiny.test_images[:8], tiny.test_labels[:8]))
     assert "localizations.0.affine.weight" in norms and all(v >= 0 for v in norms.values())
     views = st_views(model, tiny.test_images[:4])
     assert [name for name, _ in views] == ["input", "ST on input, it. 1", "ST on input, it. 2"]
-    c1 = st_model(placements=(3,))
+    c1 = st_model(stn_placement=(3,))
     before, after = feature_maps_around_st(c1, tiny.test_images[:4])
     assert before.shape == after.shape == (4, 64, 10, 10)
     outputs = compare_transformations({"a": model, "b": c1}, tiny.test_images[:4])
@@ -161,7 +161,7 @@ def test_accuracy_vs_training_size_reuses_finished_runs(tmp_path, tiny):
 
 @pytest.mark.slow
 def test_every_plot_draws(tmp_path, tiny, predictions):
-    model = st_model(placements=(0, 3))
+    model = st_model(stn_placement=(0, 3))
     history = fit(config(tmp_path, epochs=2), data=tiny, progress=False, log=lambda _: None)[0].history
     images = tiny.test_images[:6]
     axes = [

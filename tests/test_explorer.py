@@ -3,16 +3,16 @@ import pytest
 import torch
 
 from stnlib import geometry
-from stnlib.explorer import (ExplorerFigure, ExplorerState, find_runs, plot_sweep, redraw_milliseconds, sweep,
+from stnlib.explorer import (ExplorerFigure, ExplorerState, find_runs, plot_views_at_angles, redraw_milliseconds, views_at_angles,
                              train_builtin)
 from stnlib.models import STNetwork
 from stnlib.train import fit
 from test_training import config
 
 
-def undoing_model(degrees_undone: float, placements=(0,)) -> STNetwork:
+def undoing_model(degrees_undone: float, stn_placement=(0,)) -> STNetwork:
     torch.manual_seed(0)
-    model = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=placements)
+    model = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=placements)
     with torch.no_grad():
         model.localizations[0].set_constant_theta(geometry.theta_from_angle(torch.tensor([-degrees_undone])))
     return model
@@ -43,7 +43,7 @@ def test_scale_shift_and_digit(state):
 
 
 def test_feature_map_st_shows_the_channel_before_and_after(tiny):
-    state = ExplorerState(undoing_model(0.0, placements=(3,)), tiny.test_images, tiny.test_labels)
+    state = ExplorerState(undoing_model(0.0, stn_placement=(3,)), tiny.test_images, tiny.test_labels)
     view = state.set(angle=90.0)
     assert len(view.features) == 3 and all(t.shape == (10, 10) for t in view.features.values())
     assert view.st_outputs[0][0] == "after ST on layer 3"
@@ -58,10 +58,10 @@ def test_figure_is_reused_between_moves(state):
     assert redraw_milliseconds(state, figure, moves=3) > 0
 
 
-def test_sweep(state):
-    views = sweep(state, range(-180, 181, 90))
+def test_views_at_a_series_of_angles(state):
+    views = views_at_angles(state, range(-180, 181, 90))
     assert [v.angle for v in views] == [-180, -90, 0, 90, 180]
-    figure = plot_sweep(views)
+    figure = plot_views_at_angles(views)
     assert len(figure.axes) == 2 * len(views) + 2  # two rows of images, their colour bar, the angle plot
     assert [ax.get_label() for ax in figure.axes].count("<colorbar>") == 1
     assert {tuple(image.get_clim()) for ax in figure.axes for image in ax.images} == {(0.0, 1.0)}
@@ -134,7 +134,7 @@ def test_the_explorer_opens_a_run_folder_outside_the_searched_places(tmp_path, t
 
 
 @pytest.mark.slow
-def test_the_builtin_model_undoes_rotations_in_the_sweep(tmp_path, mnist5k):
+def test_the_builtin_model_undoes_rotations_at_every_angle(tmp_path, mnist5k):
     """The explorer's own model (the study's STN-C0 under the quick recipe) visibly responds: over
     the training range the rotation it undoes follows the input's."""
     from stnlib import load_run
@@ -145,7 +145,7 @@ def test_the_builtin_model_undoes_rotations_in_the_sweep(tmp_path, mnist5k):
     angles = list(range(-75, 76, 15))
     fits = []
     for digit in range(5):
-        views = sweep(state, angles, digit=digit)
+        views = views_at_angles(state, angles, digit=digit)
         fits.append(orthogonal_fit(torch.tensor(angles, dtype=torch.float32),
                                    torch.tensor([v.predicted_angle for v in views])))
     assert sorted(f.slope for f in fits)[2] > 0.6 and sorted(f.correlation for f in fits)[2] > 0.8

@@ -25,7 +25,7 @@ def test_svhn_head_has_one_dropout_before_its_first_linear():
                                  "Conv2d", "LeakyReLU", "Conv2d", "LeakyReLU", "MaxPool2d"]),
 ])
 def test_plankton_localizations_are_the_originals(name, features, types):
-    net = STNetwork("plankton", (1, 95, 95), 121, localization=name, placements=[0])
+    net = STNetwork("plankton", (1, 95, 95), 121, localization=name, stn_placement=[0])
     body = net.localizations[0].body
     first_linear = next(m for m in body.modules() if isinstance(m, nn.Linear))
     assert first_linear.in_features == features
@@ -33,7 +33,7 @@ def test_plankton_localizations_are_the_originals(name, features, types):
 
 
 def test_cifar_localization_pads_its_convolutions():
-    net = STNetwork("CNN2", (3, 32, 32), 10, localization="CNN2", placements=[0])
+    net = STNetwork("CNN2", (3, 32, 32), 10, localization="CNN2", stn_placement=[0])
     first_linear = next(m for m in net.localizations[0].body.modules() if isinstance(m, nn.Linear))
     assert first_linear.in_features == 40 * 8 * 8 == 2560
 
@@ -42,7 +42,7 @@ def test_cifar_classifier_is_a_flat_list_of_24_layers_with_blocks_at_8_16_24():
     net = STNetwork("CNN2", (3, 32, 32), 10)
     assert len(net.layers) == 24 and net.blocks == (0, 8, 16, 24)
     assert [type(net.layers[i]).__name__ for i in (6, 7, 14, 15, 22, 23)] == ["MaxPool2d", "Dropout2d"] * 3
-    c1 = STNetwork("CNN2", (3, 32, 32), 10, localization="FCN", placements=[8])
+    c1 = STNetwork("CNN2", (3, 32, 32), 10, localization="FCN", stn_placement=[8])
     assert c1.architecture == "STN-C1" and c1(torch.rand(2, 3, 32, 32)).shape == (2, 10)
 
 
@@ -94,7 +94,7 @@ def test_cli_help_says_where_stnlib_differs_from_the_original():
 def _fcn_localization():
     from stnlib.models import STNetwork
 
-    return STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0]).localizations[0]
+    return STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[0]).localizations[0]
 
 
 def test_weight_decay_pulls_theta_toward_the_identity():
@@ -123,7 +123,7 @@ def test_weights_saved_with_the_identity_in_the_bias_load_to_the_same_theta():
 
 def test_sl_iterations_on_a_downsampling_dataset_read_the_full_size_image():
     """stnlib's reading of SL iterations on translated MNIST (README: where stnlib differs)."""
-    net = STNetwork("CNN", (1, 60, 60), localization="FCN", placements=[0, 0], mode="loop", st_downsample=2)
+    net = STNetwork("CNN", (1, 60, 60), localization="FCN", stn_placement=[0, 0], st_mode="loop", st_downsample=2)
     records = net.inspect(torch.rand(2, 1, 60, 60)).sts
     assert [tuple(r.output.shape[-2:]) for r in records] == [(60, 60), (30, 30)]  # only the last is halved
     assert all(tuple(r.source.shape[-2:]) == (60, 60) for r in records)  # every iteration resamples the input

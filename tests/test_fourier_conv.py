@@ -77,9 +77,9 @@ def test_other_cases_take_nn_conv2ds_path_to_the_bit(case):
 
 def test_the_cnn_trains_its_second_convolution_through_the_fourier_domain():
     torch.manual_seed(0)
-    net = STNetwork("CNN", (1, 28, 28), 10, localization="CNN", placements=[0])
+    net = STNetwork("CNN", (1, 28, 28), 10, localization="CNN", stn_placement=[0])
     assert [type(net.layers[i]).__name__ for i in (0, 3)] == ["ImageConv2d", "FourierConv2d"]
-    plain = STNetwork("CNN", (1, 28, 28), 10, localization="CNN", placements=[0])
+    plain = STNetwork("CNN", (1, 28, 28), 10, localization="CNN", stn_placement=[0])
     plain.layers[3].__class__ = nn.Conv2d
     plain.load_state_dict(net.state_dict())
     images, labels = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))

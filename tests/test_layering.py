@@ -22,7 +22,7 @@ RANK = {
     "runs": 3,
     "evaluation": 4,
     "train": 5,
-    "grid": 6,
+    "ray_sweep": 6,
     "study": 7,
     "explorer": 8,
     "__init__": 9,  # the package's public face: load_run, RunConfig

@@ -48,13 +48,13 @@ def test_the_combinations_cover_both_registries():
 
 
 KINDS = {
-    "C0": lambda b: dict(placements=[0]),
-    "Ck": lambda b: dict(placements=[b]),
-    "SLk": lambda b: dict(placements=[b], mode="loop"),
-    "DLk": lambda b: dict(placements=[b], mode="deep"),
-    "C0 iterated": lambda b: dict(placements=[0, 0]),
-    "SLk iterated": lambda b: dict(placements=[b, b], mode="loop"),
-    "C0+Ck with batchnorm": lambda b: dict(placements=[0, b], batchnorm=True),
+    "C0": lambda b: dict(stn_placement=[0]),
+    "Ck": lambda b: dict(stn_placement=[b]),
+    "SLk": lambda b: dict(stn_placement=[b], st_mode="loop"),
+    "DLk": lambda b: dict(stn_placement=[b], st_mode="deep"),
+    "C0 iterated": lambda b: dict(stn_placement=[0, 0]),
+    "SLk iterated": lambda b: dict(stn_placement=[b, b], st_mode="loop"),
+    "C0+Ck with batchnorm": lambda b: dict(stn_placement=[0, b], batchnorm=True),
 }
 
 
@@ -103,8 +103,8 @@ def test_every_combination_trains_or_is_refused_as_expected(model, localization,
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_builds_for_every_classifier_with_a_dense_localization(model, kind):
     options, shape = KINDS[kind](second_block(model)), input_shape(model)
-    if model == "FCN" and options.get("mode", "feature") == "feature" and options["placements"] != [0, 0] \
-            and options["placements"] != [0]:
+    if model == "FCN" and options.get("st_mode", "feature") == "feature" and options["stn_placement"] != [0, 0] \
+            and options["stn_placement"] != [0]:
         with pytest.raises(ConfigError, match="flat tensor"):
             STNetwork(model, shape, localization="FCN", **options)
         return
@@ -113,7 +113,7 @@ def test_every_kind_builds_for_every_classifier_with_a_dense_localization(model,
 
 
 def test_a_fresh_st_is_the_identity():
-    net = STNetwork("CNN", (1, 28, 28), localization="CNN", placements=[0])
+    net = STNetwork("CNN", (1, 28, 28), localization="CNN", stn_placement=[0])
     x = torch.rand(4, 1, 28, 28)
     record = net.inspect(x).sts[0]
     torch.testing.assert_close(record.theta, geometry.identity_theta(4))
@@ -121,7 +121,7 @@ def test_a_fresh_st_is_the_identity():
 
 
 def test_an_stn_c0_whose_theta_undoes_a_rotation_gives_back_the_input():
-    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0])
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[0])
     undo = geometry.theta_from_angle(torch.tensor([-40.0]))  # rotate back by 40 degrees
     with torch.no_grad():
         net.localizations[0].set_constant_theta(undo)
@@ -140,18 +140,18 @@ def test_an_stn_c0_whose_theta_undoes_a_rotation_gives_back_the_input():
     ([3], "loop", "STN-SL1"), ([6, 6, 6], "loop", "STN-SL2x3"), ([3], "deep", "STN-DL1"), ([], "feature", "no ST"),
 ])
 def test_readable_names(placements, mode, name):
-    net = STNetwork("CNN", (1, 28, 28), localization="FCN" if placements else None, placements=placements, mode=mode)
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN" if placements else None, stn_placement=placements, st_mode=mode)
     assert net.architecture == name
 
 
 def test_repeated_placement_shares_the_localization_only_when_iterative():
-    shared = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0, 0, 0])
-    separate = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0, 0, 0], iterative=False)
+    shared = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[0, 0, 0])
+    separate = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[0, 0, 0], iterative=False)
     assert len(shared.localizations) == 1 and len(separate.localizations) == 3
 
 
 def test_iterations_compose_thetas_and_resample_the_untransformed_input():
-    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0, 0])
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[0, 0])
     step = geometry.theta_from_angle(torch.tensor([15.0]))
     with torch.no_grad():
         net.localizations[0].set_constant_theta(step)
@@ -162,7 +162,7 @@ def test_iterations_compose_thetas_and_resample_the_untransformed_input():
 
 
 def test_add_iteration_appends_a_shared_iteration():
-    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[3], mode="loop")
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[3], st_mode="loop")
     net.add_iteration()
     assert net.architecture == "STN-SL1x2" and len(net.localizations) == 1
     assert len(net.inspect(torch.rand(2, 1, 28, 28)).sts) == 2
@@ -170,7 +170,7 @@ def test_add_iteration_appends_a_shared_iteration():
 
 def test_deep_localization_owns_fresh_copies_of_the_classifier_layers():
     torch.manual_seed(0)
-    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[3], mode="deep")
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[3], st_mode="deep")
     copy = net.localizations[0].prefix
     assert len(copy) == 3
     assert not torch.equal(copy[0].weight, net.layers[0].weight)
@@ -178,7 +178,7 @@ def test_deep_localization_owns_fresh_copies_of_the_classifier_layers():
 
 
 def test_loop_localization_uses_the_classifier_layers_themselves():
-    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[3], mode="loop")
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[3], st_mode="loop")
     groups = net.parameter_groups()
     assert len(net.localizations[0].prefix) == 0
     assert {id(p) for p in groups["pre_st"]} == {id(p) for p in net.layers[:3].parameters()}
@@ -186,7 +186,7 @@ def test_loop_localization_uses_the_classifier_layers_themselves():
 
 def test_parameter_groups_cover_every_parameter_once():
     for mode in ("feature", "loop", "deep"):
-        net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[3], mode=mode)
+        net = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[3], st_mode=mode)
         grouped = [id(p) for ps in net.parameter_groups().values() for p in ps]
         assert sorted(grouped) == sorted(id(p) for p in net.parameters())
 
@@ -194,7 +194,7 @@ def test_parameter_groups_cover_every_parameter_once():
 def test_hook_llr_scales_the_gradient_through_the_st():
     def grads(scale):
         torch.manual_seed(0)
-        net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0], grad_scale=scale)
+        net = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[0], grad_scale=scale)
         torch.manual_seed(1)
         net(torch.rand(4, 1, 28, 28)).sum().backward()
         return net.localizations[0].affine.weight.grad
@@ -211,18 +211,18 @@ def test_normalisation_happens_inside_the_model():
 
 
 def test_st_downsampling_halves_the_classifier_input():
-    net = STNetwork("CNN", (1, 60, 60), localization="CNNt", placements=[0], st_downsample=2)
+    net = STNetwork("CNN", (1, 60, 60), localization="CNNt", stn_placement=[0], st_downsample=2)
     record = net.inspect(torch.rand(2, 1, 60, 60)).sts[0]
     assert record.output.shape == (2, 1, 30, 30)
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(placements=[7]), "past the CNN classifier"),
+    (dict(stn_placement=[7]), "past the CNN classifier"),
     (dict(model_parameters=[1, 2, 3]), "takes 2 parameters"),
     (dict(localization_parameters=[5]), "takes 3 parameters"),
 ])
 def test_impossible_models_are_refused_in_one_line(kwargs, message):
-    options = dict(localization="CNN", placements=[0]) | kwargs
+    options = dict(localization="CNN", stn_placement=[0]) | kwargs
     with pytest.raises(ConfigError, match=message):
         STNetwork(options.pop("model", "CNN"), (1, 28, 28), **options)
 
@@ -231,16 +231,16 @@ def test_unknown_names():
     with pytest.raises(UnknownNameError, match="unknown model 'ResNet'"):
         STNetwork("ResNet", (1, 28, 28))
     with pytest.raises(UnknownNameError, match="unknown localization 'XYZ'"):
-        STNetwork("CNN", (1, 28, 28), localization="XYZ", placements=[0])
+        STNetwork("CNN", (1, 28, 28), localization="XYZ", stn_placement=[0])
 
 
 def test_three_channel_and_non_square_sizes_work():
-    net = STNetwork("CNN", (3, 32, 40), localization="FCN", placements=[0, 3])
+    net = STNetwork("CNN", (3, 32, 40), localization="FCN", stn_placement=[0, 3])
     assert net(torch.rand(2, 3, 32, 40)).shape == (2, 10)
 
 
 def test_theta_is_computed_in_float32_under_bf16_autocast():
-    model = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0])
+    model = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[0])
     with torch.no_grad():
         model.localizations[0].affine.bias.add_(torch.tensor([1e-3, 0, 0, 0, 0, 0]))
     with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
@@ -251,7 +251,7 @@ def test_theta_is_computed_in_float32_under_bf16_autocast():
 
 def test_features_runs_the_classifiers_first_layers_without_any_st():
     torch.manual_seed(0)
-    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[3], normalize=True, mean=(0.5,), std=(0.25,))
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[3], normalize=True, mean=(0.5,), std=(0.25,))
     x = torch.rand(2, 1, 28, 28)
     by_hand = (x - 0.5) / 0.25
     for layer in net.layers[:3]:
@@ -263,10 +263,10 @@ def test_features_runs_the_classifiers_first_layers_without_any_st():
 
 
 def test_the_network_keeps_its_spec_and_one_slot_per_st_application():
-    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0, 0, 3], iterative=True)
-    assert net.spec.placements == [0, 0, 3] and net.spec.model == "CNN"
-    assert [(s.index, s.localization, s.iteration) for s in net.slots] == [(0, 0, 0), (0, 0, 1), (3, 1, 0)]
-    separate = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0, 0], iterative=False)
-    assert [(s.localization, s.iteration) for s in separate.slots] == [(0, 0), (1, 1)]
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[0, 0, 3], iterative=True)
+    assert net.spec.stn_placement == [0, 0, 3] and net.spec.model == "CNN"
+    assert [(s.index, s.localization_number, s.iteration) for s in net.slots] == [(0, 0, 0), (0, 0, 1), (3, 1, 0)]
+    separate = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[0, 0], iterative=False)
+    assert [(s.localization_number, s.iteration) for s in separate.slots] == [(0, 0), (1, 1)]
     records = net.inspect(torch.rand(2, 1, 28, 28)).sts
-    assert [(r.slot, r.index, r.iteration) for r in records] == [(0, 0, 0), (1, 0, 1), (2, 3, 0)]
+    assert [(r.slot_number, r.index, r.iteration) for r in records] == [(0, 0, 0), (1, 0, 1), (2, 3, 0)]

@@ -199,7 +199,7 @@ def test_run_config_from_dict_names_unknown_options():
 
 # ----- STN-SL with two placements -----
 def test_sl_with_two_placements_composes_both_and_resamples_the_input():
-    net = STNetwork("CNN", (1, 28, 28), localization="FCN", placements=[0, 3], mode="loop").eval()
+    net = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=[0, 3], st_mode="loop").eval()
     assert net.architecture == "STN-SL0+SL1" and len(net.localizations) == 2
     net.localizations[0].set_constant_theta(geometry.theta_from_angle(torch.tensor([30.0]))[0])
     net.localizations[1].set_constant_theta(geometry.theta_from_angle(torch.tensor([20.0]))[0])

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import require
 from stnlib.errors import ConfigError
-from stnlib.grid import expand, grouped_table, load_grid, markdown, run_name, summary_table
+from stnlib.ray_sweep import expand, grouped_table, load_grid, markdown, run_name, summary_table
 from stnlib.sweep import main
 
 

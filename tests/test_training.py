@@ -223,7 +223,7 @@ def test_reading_the_loss_back_every_few_steps_changes_nothing(tmp_path, tiny):
 def test_a_divergence_found_late_still_names_its_batch(tmp_path, tiny):
     from stnlib.errors import TrainingDiverged
 
-    trainer = Trainer(config(tmp_path, epochs=1, localization="false", stn_placement=[], lr=1e30, optimizer="sgd"),
+    trainer = Trainer(config(tmp_path, epochs=1, localization=None, stn_placement=[], lr=1e30, optimizer="sgd"),
                       tiny, torch.device("cpu"), 0, log=lambda _: None, progress=False)
     trainer.read_back_steps = 4  # 4 batches of 16 per epoch: read once, at the end
     with pytest.raises(TrainingDiverged, match=r"epoch 1, batch [2-4];"):

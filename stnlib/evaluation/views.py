@@ -21,7 +21,7 @@ def st_views(model, images: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
         seen = model.inspect(images)
     views = [("input", images)]
     for record in seen.sts:
-        where = "input" if record.index == 0 or model.mode != "feature" else f"layer {record.index}"
+        where = "input" if record.index == 0 or model.st_mode != "feature" else f"layer {record.index}"
         views.append((f"ST on {where}, it. {record.iteration + 1}", record.output))
     return views
 
@@ -99,7 +99,7 @@ def upright_targets(models: dict, images: torch.Tensor, true_angles: torch.Tenso
     upright = geometry.rotate(images, -true_angles)
     targets = {}
     for name, model in models.items():
-        index = model.slots[-1].index if model.mode == "feature" else 0
+        index = model.slots[-1].index if model.st_mode == "feature" else 0
         with eval_mode(model):
             targets[name] = model.features(upright, upto=index) if index else upright
     return targets

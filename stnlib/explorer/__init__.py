@@ -7,7 +7,7 @@ ipywidgets controls for JupyterLab.
 from .figure import ExplorerFigure
 from .runs import builtin_config, find_runs, search_roots, train_builtin
 from .state import ExplorerState, View
-from .sweep import plot_sweep, redraw_milliseconds, sweep
+from .angles import plot_views_at_angles, redraw_milliseconds, views_at_angles
 
 
 def __getattr__(name):  # ipywidgets is imported only when the widget is asked for
@@ -18,4 +18,4 @@ def __getattr__(name):  # ipywidgets is imported only when the widget is asked f
 
 
 __all__ = ["Explorer", "ExplorerFigure", "ExplorerState", "View", "builtin_config", "find_runs", "search_roots",
-           "train_builtin", "plot_sweep", "redraw_milliseconds", "sweep"]
+           "train_builtin", "plot_views_at_angles", "redraw_milliseconds", "views_at_angles"]

@@ -83,12 +83,12 @@ class ExplorerState:
                     outputs, predicted, probabilities, self._feature_maps(seen))
 
     def _st_title(self, record) -> str:
-        where = "input" if record.index == 0 or self.model.mode != "feature" else f"layer {record.index}"
+        where = "input" if record.index == 0 or self.model.st_mode != "feature" else f"layer {record.index}"
         return f"after ST on {where}" + (f" ({record.iteration + 1})" if record.iteration else "")
 
     def _feature_maps(self, seen) -> dict[str, torch.Tensor]:
         """For the first feature-map ST: one channel before and after it, and for the upright digit."""
-        record = next((r for r in seen.sts if r.index > 0 and self.model.mode == "feature"), None)
+        record = next((r for r in seen.sts if r.index > 0 and self.model.st_mode == "feature"), None)
         if record is None:
             return {}
         if self._upright is None or self._upright[:2] != (self.digit, record.index):

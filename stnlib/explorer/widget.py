@@ -10,6 +10,7 @@ from pathlib import Path
 import ipywidgets as widgets
 
 from .. import runs
+from ..config import RunConfig
 from ..errors import StnlibError
 from ..data import load_dataset
 from .figure import ExplorerFigure
@@ -83,7 +84,9 @@ class Explorer:
             metrics = {}
         accuracy = metrics.get("test_accuracy") if isinstance(metrics, dict) else None
         accuracy = f", acc {accuracy:.3f}" if isinstance(accuracy, (int, float)) else ""
-        return f"{saved.get('architecture', '?')} ({saved['config'].get('localization')} loc){accuracy}: {folder}"
+        localization = RunConfig.from_dict(saved["config"]).localization
+        st = f"{localization} loc" if localization else "no ST"
+        return f"{saved.get('architecture', '?')} ({st}){accuracy}: {folder}"
 
     # ----- models -----
     def _on_model(self, change) -> None:

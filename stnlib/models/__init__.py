@@ -5,18 +5,13 @@ from .registry import (CLASSIFIERS, LOCALIZATIONS, build_classifier, build_local
                        register_classifier, register_localization)
 
 
-def st_mode(loop: bool, deep: bool) -> str:
-    """``"loop"`` (STN-SL), ``"deep"`` (STN-DL) or ``"feature"`` (STN-C)."""
-    return "loop" if loop else "deep" if deep else "feature"
-
-
 def build_model(config, data) -> STNetwork:
     """The network a ``RunConfig`` describes, for a dataset's ``DataSpec`` (or ``ImageData``)."""
     return STNetwork(
         config.model, data.image_shape, data.num_classes, model_parameters=config.model_parameters,
         localization=config.localization if config.has_st else None,
         localization_parameters=config.localization_parameters,
-        placements=config.stn_placement, mode=st_mode(config.loop, config.deep),
+        stn_placement=config.stn_placement, st_mode=config.st_mode,
         iterative=config.iterative, batchnorm=config.batchnorm, padding_mode=data.padding_mode,
         st_downsample=data.st_downsample, normalize=config.normalize, mean=data.mean, std=data.std,
         grad_scale=config.loc_lr_multiplier if config.hook_llr else 1.0,
@@ -24,4 +19,4 @@ def build_model(config, data) -> STNetwork:
 
 
 __all__ = ["CLASSIFIERS", "LOCALIZATIONS", "Inspection", "NetworkSpec", "STNetwork", "STRecord", "STSlot", "build_classifier",
-           "build_localization_body", "build_model", "register_classifier", "register_localization", "st_mode"]
+           "build_localization_body", "build_model", "register_classifier", "register_localization"]

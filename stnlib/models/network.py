@@ -42,9 +42,10 @@ class NetworkSpec:
 
     ``model``/``model_parameters``: the classifier (a registry name and its sizes);
     ``in_shape``: ``(C, H, W)`` of the input images; ``localization``/``localization_parameters``:
-    the localization network (``None``: no ST); ``placements``: one entry per ST application, the
-    index of the classifier layer it precedes (a repeated index iterates that ST); ``mode``:
-    ``"feature"`` (C), ``"loop"`` (SL) or ``"deep"`` (DL); ``iterative``: repeated placements share
+    the localization network (``None``: no ST); ``stn_placement``: one entry per ST application, the
+    index of the classifier layer it precedes (a repeated index iterates that ST; the CLI's ``-p``);
+    ``st_mode``: ``"feature"`` (C), ``"loop"`` (SL, the CLI's ``--loop``) or ``"deep"`` (DL, ``--deep``);
+    ``RunConfig.st_mode`` maps the two switches to it; ``iterative``: repeated placements share
     one localization network (else each gets its own); ``batchnorm``: a BatchNorm after each ST;
     ``padding_mode``: what the ST samples outside the image; ``st_downsample``: the last input ST
     outputs ``H / d x W / d`` (translated MNIST); ``normalize``/``mean``/``std``: standardise the
@@ -58,8 +59,8 @@ class NetworkSpec:
     model_parameters: tuple | list | None = None
     localization: str | None = None
     localization_parameters: tuple | list | None = None
-    placements: tuple[int, ...] = ()
-    mode: str = "feature"
+    stn_placement: tuple[int, ...] = ()
+    st_mode: str = "feature"
     iterative: bool = True
     batchnorm: bool = False
     padding_mode: str = "zeros"
@@ -74,13 +75,13 @@ class NetworkSpec:
 class STSlot:
     """One application of an ST in the chain.
 
-    ``index``: the classifier layer it precedes; ``localization``: which of the network's
-    localization networks predicts its theta; ``iteration``: 0 for the first application at this
-    index, 1 for the next, and so on.
+    ``index``: the classifier layer it precedes; ``localization_number``: which of the network's
+    localization networks (``STNetwork.localizations``) predicts its theta; ``iteration``: 0 for the
+    first application at this index, 1 for the next, and so on.
     """
 
     index: int
-    localization: int
+    localization_number: int
     iteration: int
 
 
@@ -88,13 +89,14 @@ class STSlot:
 class STRecord:
     """One application of an ST, for plots.
 
-    ``slot``: its position in the network's chain of ST applications; ``index`` and ``iteration``:
+    ``slot_number``: its position in the network's chain of ST applications (``STNetwork.slots``);
+    ``index`` and ``iteration``:
     as in ``STSlot``. ``theta``: ``(B, 2, 3)``, composed over the iterations so far; ``source``:
     the tensor the ST resamples (the input for SL/DL and C0, a feature map otherwise),
     ``(B, C, H, W)``; ``output``: the resampled tensor.
     """
 
-    slot: int
+    slot_number: int
     index: int
     iteration: int
     theta: torch.Tensor
@@ -111,7 +113,7 @@ class Inspection:
 
 
 class STNetwork(nn.Module):
-    """Classifier ``model`` with STs at ``placements``; ``options`` are the other fields of
+    """Classifier ``model`` with STs at ``stn_placement``; ``options`` are the other fields of
     ``NetworkSpec``.
 
     Input: ``(B, C, H, W)`` pixel intensities in ``[0, 1]`` (standardised inside
@@ -121,11 +123,11 @@ class STNetwork(nn.Module):
     def __init__(self, model: str, in_shape, num_classes: int = 10, **options):
         super().__init__()
         spec = NetworkSpec(model, tuple(in_shape), num_classes, **options)
-        if spec.mode not in MODE_PREFIX:
-            raise ConfigError(f"unknown ST mode {spec.mode!r}")
-        placements = list(spec.placements) if spec.localization else []
+        if spec.st_mode not in MODE_PREFIX:
+            raise ConfigError(f"unknown ST mode {spec.st_mode!r}")
+        placements = list(spec.stn_placement) if spec.localization else []
         self.spec = spec
-        self.model_name, self.localization_name, self.mode = spec.model, spec.localization, spec.mode
+        self.model_name, self.localization_name, self.st_mode = spec.model, spec.localization, spec.st_mode
         self.in_shape, self.padding_mode, self.normalize = spec.in_shape, spec.padding_mode, spec.normalize
         self.st_downsample = spec.st_downsample if placements else 1
         self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).reshape(1, -1, 1, 1))
@@ -165,7 +167,7 @@ class STNetwork(nn.Module):
             if index > depth:
                 raise ConfigError(f"placement {index} is past the {self.model_name} classifier, which has "
                                   f"{depth} layers (valid placements: 0..{depth})")
-        if self.st_downsample > 1 and self.mode == "feature" and len(placements) > 1:
+        if self.st_downsample > 1 and self.st_mode == "feature" and len(placements) > 1:
             raise ConfigError("an ST that downsamples (translated data) allows one feature-map ST; "
                               "use --loop or --deep for iterations")
 
@@ -182,18 +184,18 @@ class STNetwork(nn.Module):
         return output_shape(nn.Sequential(*self.layers[:index]), self.in_shape)
 
     def _st_channels(self, index: int) -> int:
-        return self.in_shape[0] if self.mode != "feature" else self._layer_output_shape(index)[0]
+        return self.in_shape[0] if self.st_mode != "feature" else self._layer_output_shape(index)[0]
 
     def _new_localization(self, index: int) -> Localization:
         spec = self.spec
-        if self.mode == "deep":
+        if self.st_mode == "deep":
             prefix = fresh_copy(list(self.layers[:index]))
             reads = self.in_shape
             body_shape = output_shape(prefix, reads)
         else:
             prefix, reads = None, self._layer_output_shape(index)
             body_shape = reads
-            if self.mode == "feature" and len(reads) != 3:
+            if self.st_mode == "feature" and len(reads) != 3:
                 raise ConfigError(f"placement {index} of {self.model_name} is a flat tensor of shape {reads}, "
                                   f"which an ST cannot resample; use --loop or --deep, or another placement")
         body = build_localization_body(spec.localization, body_shape, spec.localization_parameters)
@@ -218,7 +220,7 @@ class STNetwork(nn.Module):
         parts = []
         for index, slots in self.groups():
             block = str(self.blocks.index(index)) if index in self.blocks else f"(layer {index})"
-            parts.append(f"{MODE_PREFIX[self.mode]}{block}" + (f"x{len(slots)}" if len(slots) > 1 else ""))
+            parts.append(f"{MODE_PREFIX[self.st_mode]}{block}" + (f"x{len(slots)}" if len(slots) > 1 else ""))
         return "STN-" + "+".join(parts)
 
     def describe(self) -> str:
@@ -232,10 +234,10 @@ class STNetwork(nn.Module):
             raise ConfigError("--add-iteration needs an ST")
         if self.batchnorms is not None:
             raise ConfigError("--add-iteration cannot be combined with --batchnorm")
-        if self.st_downsample > 1 and self.mode == "feature":
+        if self.st_downsample > 1 and self.st_mode == "feature":
             raise ConfigError("--add-iteration needs --loop or --deep when the ST downsamples")
         last = self.slots[-1]
-        self.slots.append(STSlot(last.index, last.localization, last.iteration + 1))
+        self.slots.append(STSlot(last.index, last.localization_number, last.iteration + 1))
         self.extra_iterations += 1
 
     def grow_to_added_iterations(self, count: int) -> None:
@@ -247,7 +249,7 @@ class STNetwork(nn.Module):
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """``classifier`` (layers after the last ST, head), ``pre_st`` (layers before an ST) and
         ``localization`` parameters, for per-group learning rates."""
-        cut = max(slot.index for slot in self.slots) if self.has_st and self.mode != "deep" else 0
+        cut = max(slot.index for slot in self.slots) if self.has_st and self.st_mode != "deep" else 0
         return {
             "classifier": [p for layer in self.layers[cut:] for p in layer.parameters()] + list(self.head.parameters()),
             "pre_st": [p for layer in self.layers[:cut] for p in layer.parameters()],
@@ -274,7 +276,7 @@ class STNetwork(nn.Module):
         """Theta ``(B, 2, 3)`` of the ST chain that transforms the input (SL, DL or C0)."""
         self._check_input(x)
         x = self._standardise(x)
-        if self.mode != "feature":
+        if self.st_mode != "feature":
             return self._apply_input_sts(x, [])[1]
         if not self.slots or self.slots[0].index != 0:
             raise ConfigError("this model has no ST on its input")
@@ -298,7 +300,7 @@ class STNetwork(nn.Module):
         self._check_input(x)
         x = self._standardise(x)
         records: list[STRecord] = []
-        if self.mode != "feature" and self.has_st:
+        if self.st_mode != "feature" and self.has_st:
             x = self._apply_input_sts(x, records)[0]  # (B, C, H / d, W / d)
             return self._run_layers(x, 0, len(self.layers)), records
         position = 0
@@ -317,7 +319,7 @@ class STNetwork(nn.Module):
 
     def _step(self, slot_number: int, reads: torch.Tensor, theta: torch.Tensor | None) -> torch.Tensor:
         """The slot's localization network on ``reads``, composed after ``theta`` so far: ``(B, 2, 3)``."""
-        step = self.localizations[self.slots[slot_number].localization](reads)
+        step = self.localizations[self.slots[slot_number].localization_number](reads)
         return step if theta is None else geometry.compose(theta, step)
 
     def _apply_feature_st(self, source, slot_numbers, records):
@@ -337,7 +339,7 @@ class STNetwork(nn.Module):
         current, theta = source, None
         last = len(self.slots) - 1
         for n, slot in enumerate(self.slots):
-            reads = self._run_layers(current, 0, slot.index) if self.mode == "loop" else current
+            reads = self._run_layers(current, 0, slot.index) if self.st_mode == "loop" else current
             theta = self._step(n, reads, theta)
             current = self._resample(source, theta, n, downsample=n == last)
             records.append(STRecord(n, slot.index, slot.iteration, theta, source, current))

@@ -33,7 +33,7 @@ class Profile:
     iteration_seeds: int = 3  # seeds per configuration in the iterations notebook
     # "local": train in the notebook's process, one run after another; "processes": on the CPU, a
     # notebook's runs side by side, one process and one thread each (stnlib.study.parallel);
-    # "ray": through stnlib.grid
+    # "ray": through stnlib.ray_sweep
     runner: str = "local"
     # Notebook 07, the theory's control: translated and scaled digits (dataset names), trained for
     # ``control_epochs`` (None: ``epochs``, or ``iterations`` where the profile counts those).

@@ -137,16 +137,16 @@ class Study:
             batches = math.ceil(len(self.data.train_images) / p.batch_size) * p.epochs
             length, drops = {"epochs": p.epochs}, [int(f * batches) for f in p.lr_drops]
         folder = variant.folder_name + "".join(f"_{k}={v}" for k, v in sorted(options.items()))
-        localization = self.localization if self.localization and variant.localization != "false" \
+        localization = self.localization if self.localization and variant.localization is not None \
             else variant.localization
         rotate = dataset_kind(p.dataset) not in PLACED_KINDS
         config = RunConfig(
             dataset=p.dataset, model=variant.model, localization=localization, rotation_range=self.rotation_range,
-            stn_placement=list(variant.placements), loop=variant.loop, deep=variant.deep,
+            stn_placement=list(variant.stn_placement), loop=variant.loop, deep=variant.deep,
             rotate=rotate,
             optimizer=p.optimizer, lr=p.lr, momentum=p.momentum, batch_size=p.batch_size, **length,
             switch_after_iterations=drops, seed=seed, device=p.device, precision=p.precision,
-            loc_lr_multiplier=p.loc_lr_multiplier if variant.localization != "false" else 1.0,
+            loc_lr_multiplier=p.loc_lr_multiplier if variant.localization is not None else 1.0,
             localization_parameters=list(p.localization_parameters)
             if p.localization_parameters and localization == "FCN" else None,
             rotation_warmup=self._rotation_warmup(length) if rotate else [],
@@ -201,7 +201,7 @@ class Study:
             return len(missing)
         if not missing or self.profile.runner != "ray":
             return 0
-        from ..grid import Point, run_sweep
+        from ..ray_sweep import Point, run_sweep
 
         self.log(f"training {len(missing)} runs through Ray")
         outcome = run_sweep([Point({}, c) for c in missing], gpus_per_run=1 if torch.cuda.is_available() else 0,
@@ -221,8 +221,11 @@ class Study:
         needed = (runs.METRICS, runs.CONFIG) if config.pretrain else (runs.METRICS, runs.CONFIG, runs.CORRECT)
         if not all((folder / name).is_file() for name in needed):
             return False
-        saved = runs.read_json(folder / runs.CONFIG)["config"]
-        wanted = config.to_dict()
+        try:  # both as JSON holds them, the saved one read as a RunConfig (older folders wrote no ST otherwise)
+            saved = json.loads(json.dumps(RunConfig.from_dict(runs.read_run_config(folder)["config"]).to_dict()))
+        except runs.RunFolderError:
+            return False
+        wanted = json.loads(json.dumps(config.to_dict()))
         return all(saved.get(k) == v for k, v in wanted.items() if k not in COMPARED_OPTIONS_IGNORED)
 
     def accuracy_table(self, variants, seeds: int | None = None) -> list[dict]:

@@ -9,8 +9,8 @@ class Variant:
     """One architecture: classifier, localization and placements (the CLI's -m, -l, -p, --loop, --deep)."""
 
     label: str
-    localization: str = "false"
-    placements: tuple[int, ...] = field(default_factory=tuple)
+    localization: str | None = None  # None: no ST
+    stn_placement: tuple[int, ...] = field(default_factory=tuple)
     loop: bool = False
     deep: bool = False
     model: str = "CNN"
@@ -42,7 +42,7 @@ def iterated(variant: Variant, iterations: int) -> Variant:
     """``variant`` with its ST applied ``iterations`` times (a repeated placement index)."""
     if iterations == 1:
         return variant
-    return Variant(f"{variant.label}x{iterations}", variant.localization, variant.placements * iterations,
+    return Variant(f"{variant.label}x{iterations}", variant.localization, variant.stn_placement * iterations,
                    variant.loop, variant.deep, variant.model)
 
 

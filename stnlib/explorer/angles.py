@@ -1,4 +1,4 @@
-"""The explorer without widgets: a sweep of angles (for batch runs), and the redraw timing."""
+"""The explorer without widgets: one digit's views at a series of angles (for batch runs), and the redraw timing."""
 from __future__ import annotations
 
 import statistics
@@ -11,12 +11,12 @@ from .figure import ExplorerFigure
 from .state import ExplorerState, View
 
 
-def sweep(state: ExplorerState, angles, digit: int = 0) -> list[View]:
+def views_at_angles(state: ExplorerState, angles, digit: int = 0) -> list[View]:
     """The view at each angle, for one digit."""
     return [state.set(angle=float(a), digit=digit) for a in angles]
 
 
-def plot_sweep(views: list[View]):
+def plot_views_at_angles(views: list[View]):
     """Top row: the rotated digit and the class the model predicts; middle row: what the classifier
     sees after the last ST (both rows on the intensity scale [0, 1], one colour bar); bottom: the
     rotation the ST undoes against the input's, with the training range shaded."""
