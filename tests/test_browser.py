@@ -118,7 +118,7 @@ def test_dragging_the_rotation_slider_updates_the_prediction_and_the_image(lab):
             box = handle.bounding_box()
             page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             page.mouse.down()
-            page.mouse.move(box["x"] + 110, box["y"] + box["height"] / 2, steps=12)
+            page.mouse.move(box["x"] + 25, box["y"] + box["height"] / 2, steps=12)  # about +50°
             page.mouse.up()
             wait_until(lambda: prediction_text(page) != before_text, 60, "the predicted angle to change")
             wait_until(lambda: explorer_image(page) != before_image, 60, "the image after the ST to change")
