@@ -254,6 +254,7 @@ def reproduce(profile: str, output: Path, figures: Path | None, notebooks: Path,
     output = output.resolve()
     figures = (figures or output / "figures").resolve()
     with exclusive_use(ensure_folder(output, "--output folder")):
+        ensure_folder(figures, "--figures folder")
         for folder, what in ((figures, "--figures folder"), (output / "notebooks", "notebooks folder"),
                              (output / "runs", "runs folder"), (output / "results", "results folder")):
             check_writable_folder(folder, what)  # before any training, not after it

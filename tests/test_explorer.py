@@ -12,7 +12,7 @@ from test_training import config
 
 def undoing_model(degrees_undone: float, stn_placement=(0,)) -> STNetwork:
     torch.manual_seed(0)
-    model = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=placements)
+    model = STNetwork("CNN", (1, 28, 28), localization="FCN", stn_placement=stn_placement)
     with torch.no_grad():
         model.localizations[0].set_constant_theta(geometry.theta_from_angle(torch.tensor([-degrees_undone])))
     return model
