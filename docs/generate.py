@@ -53,7 +53,7 @@ def _text(value) -> str:
 def bad_input_table() -> str:
     """The catalogue of bad command lines: what each is, an example, and what the one line says."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_bad_input import CATALOGUE
+    from test_bad_input import CATALOGUE, SETUPS
 
     rows = ["| bad input | example arguments | the one line on stderr contains |", "|---|---|---|"]
     for case in CATALOGUE:
@@ -61,18 +61,6 @@ def bad_input_table() -> str:
         setup = f" ({cell(SETUPS[case.setup])})" if case.setup else ""
         rows.append(f"| {cell(case.id)} | `{cell(example)}`{setup} | `{cell(case.message)}` |")
     return "\n".join(rows)
-
-
-SETUPS = {  # what exists before each catalogue case's command (tests/test_bad_input.py: prepare)
-    "run": "the run folder exists", "corrupt-checkpoint": "its checkpoint.pt damaged",
-    "foreign-checkpoint": "another architecture's checkpoint.pt copied in",
-    "final-as-checkpoint": "final.pt copied over checkpoint.pt", "corrupt-weights": "weights.pt is garbage",
-    "fcn-weights": "fcn/ is an FCN run", "file": "-n names a folder inside a file",
-    "csv-header": "train.csv starts with a header row", "csv-missing-image": "an image file is gone",
-    "csv-mixed-sizes": "one image is 20x20 among 16x16 ones", "csv-negative-label": "a label is -1",
-    "csv-latin-1": "train.csv is Latin-1, not UTF-8", "csv-zero-std": "the std row holds 0",
-    "csv-image-bomb": "an image past PIL's decompression-bomb limit",
-}
 
 
 def claims_table() -> str:

@@ -38,6 +38,11 @@ _TYPE_CHECKS = {
 }
 
 
+def field_kinds(f: dataclasses.Field) -> list[str]:
+    """The types a ``RunConfig`` field's annotation admits, as written: ``"int | None"`` -> ``["int", "None"]``."""
+    return [kind.strip() for kind in str(f.type).split("|")]
+
+
 def option(default=dataclasses.MISSING, *, help: str, short: str | None = None, factory=None, **cli):
     """A ``RunConfig`` field: its default (or ``factory``), the help text that the training CLI shows for it,
     its short flag, and how the CLI spells it where it differs from the field (``cli``: ``metavar``,
@@ -146,7 +151,7 @@ class RunConfig:
         ``false`` for switches); raise ``ConfigError`` naming the first that does not."""
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            kinds = [kind.strip() for kind in str(f.type).split("|")]
+            kinds = field_kinds(f)
             if value is None and "None" in kinds:
                 continue
             checks = [_TYPE_CHECKS[kind] for kind in kinds if kind in _TYPE_CHECKS]

@@ -11,8 +11,9 @@ import dataclasses
 import math
 import shlex
 import sys
+from pathlib import Path
 
-from .config import ORIGINAL_NO_LOCALIZATION, RunConfig
+from .config import ORIGINAL_NO_LOCALIZATION, RunConfig, field_kinds
 from .errors import ConfigError, StnlibError, TrainingDiverged
 
 STARTING_INTERRUPTED = "interrupted while starting; nothing was written"
@@ -68,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         flags = [f"--{f.name.replace('_', '-')}", *([meta["short"]] if meta.get("short") else [])]
         default = meta.get("cli_default", f.default_factory() if f.default is dataclasses.MISSING else f.default)
         help_text = meta["help"].format(**names)
-        kind = str(f.type).split("|")[0].strip()
+        kind = field_kinds(f)[0]
         if kind == "bool":
             target.add_argument(*flags, action=argparse.BooleanOptionalAction, default=default, help=help_text)
             continue
@@ -140,8 +141,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _what_is_kept(args, argv: list[str]) -> str:
     """After Ctrl-C: the resume command where the run folder holds a run, else that nothing was kept."""
-    from pathlib import Path
-
     if (Path(args.name) / "config.json").is_file():
         return f"finished epochs are kept in the checkpoint. Resume with: {resume_command(argv)}"
     return "training had not begun, and nothing was written; run the same command again to start"

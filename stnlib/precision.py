@@ -13,9 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from pathlib import Path
 import torch
 
 from .device import autocast, cpu_model_name, isa_caps
+from .files import atomic_write
 
 MEASURED = ("fp32", "bf16")
 CACHE_FILE = "precision.json"
@@ -119,21 +118,14 @@ def _read_cache(path: Path) -> dict:
 def _write_cache(path: Path, key: str, entry: dict) -> bool:
     """Add ``entry`` under ``key`` to the cache at ``path``, written whole or not at all; whether it
     was stored (a folder that cannot be written is left alone)."""
-    temporary = None
+    stored = {**_read_cache(path), key: entry}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        stored = {**_read_cache(path), key: entry}
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.stem}-", suffix=".json",
-                                         delete=False) as handle:
-            temporary = Path(handle.name)
-            json.dump(stored, handle, indent=1, sort_keys=True)
-        temporary.chmod(0o644)
-        os.replace(temporary, path)
-        return True
+        atomic_write(path, lambda handle: handle.write(json.dumps(stored, indent=1, sort_keys=True).encode()),
+                     mode=0o644)
     except OSError:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
         return False
+    return True
 
 
 def choose_precision(model: torch.nn.Module, in_shape: tuple[int, ...], batch_size: int,

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, StnlibError
-from .runs import new_file_mode, save_text
+from .files import new_file_mode
+from .runs import save_text
 
 SVHN_SIZE, SVHN_DIGITS, SVHN_NONE, SVHN_MARGIN = 64, 5, 10, 0.3
 PLANKTON_SIZE = 95
@@ -79,8 +80,6 @@ def svhn_labels(digits: list[dict]) -> list[int]:
 
 
 def prepare_svhn(archives: Path, out: Path, splits=("train", "test")) -> dict[str, int]:
-    from PIL import Image
-
     rows: dict[str, list] = {"train": [], "test": []}
     for split in splits:
         archive = archives / f"{split}.tar.gz"
@@ -112,8 +111,8 @@ def prepare_svhn(archives: Path, out: Path, splits=("train", "test")) -> dict[st
     return {k: len(v) for k, v in rows.items()}
 
 
-def read_image(source, name) -> "Image.Image":
-    """The image in ``source`` (a path or a file object), fully decoded; a ``DataError`` naming
+def read_image(source, name):
+    """The PIL image in ``source`` (a path or a file object), fully decoded; a ``DataError`` naming
     ``name`` when it is not an image PIL can read, or too large to be one."""
     from PIL import Image
 

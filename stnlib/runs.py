@@ -18,12 +18,10 @@ read the runs.
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import platform
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,65 +29,14 @@ import torch
 
 from .config import RunConfig
 from .device import pick_device
-from .errors import RunFolderError, StnlibError
+from .errors import ConfigError, RunFolderError, StnlibError
+from .files import atomic_write
 
 CONFIG, HISTORY, CHECKPOINT, FINAL, METRICS = "config.json", "history.json", "checkpoint.pt", "final.pt", "metrics.json"
 CORRECT = "test_correct.pt"  # (passes, N) bool: which rotated test images the final evaluation got right
 # The passes of an interrupted final evaluation ({"correct": (k, N) bool, "generator": its state}), which
 # --resume continues; removed once the evaluation is complete.
 PARTIAL_CORRECT = "test_correct.partial.pt"
-
-
-def new_file_mode() -> int:
-    """The mode ``open()`` gives a new file under this process's umask (``0o644`` under ``022``)."""
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)  # elsewhere: read it by setting it, then put it back
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write(path: Path, write, exclusive: bool = False) -> None:
-    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over ``path``.
-
-    ``exclusive``: link the finished file to ``path`` instead, which fails with ``FileExistsError``
-    when ``path`` exists: creating the file and checking it was absent are one step.
-    A write that fails (a full disk: ``torch.save`` reports it as a ``RuntimeError``) raises ``OSError``
-    with a one-line reason and the file's name; ``path`` is then as it was.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, new_file_mode())  # mkstemp's 0600 would hide the run from everyone else
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if exclusive:
-            os.link(tmp, path)
-            Path(tmp).unlink()
-        else:
-            os.replace(tmp, path)
-    except RuntimeError as error:  # torch.save's writer: "file write failed", the OSError lost on the way
-        Path(tmp).unlink(missing_ok=True)
-        raise OSError(errno.EIO, _write_failure(path.parent, error), str(path)) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_failure(folder: Path, error: Exception) -> str:
-    """Why a write into ``folder`` failed, in a few words."""
-    try:
-        if shutil.disk_usage(folder).free < 1 << 20:
-            return "no space left on the device"
-    except OSError:
-        pass
-    return f"writing failed ({str(error).strip().splitlines()[0][:120]})"
 
 
 def save_json(path: Path, value, exclusive: bool = False) -> None:
@@ -138,8 +85,6 @@ def read_json(path: Path):
 def read_run_config(folder: Path) -> dict:
     """``config.json`` of a run folder, checked to be a run's: a mapping with the ``config`` (a valid
     ``RunConfig``), ``architecture`` and ``data`` (a ``DataSpec``) that ``python -m stnlib.learn`` writes."""
-    from .errors import ConfigError
-
     path = Path(folder) / CONFIG
     saved = read_json(path)
     if not isinstance(saved, dict):

