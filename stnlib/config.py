@@ -103,6 +103,14 @@ class RunConfig:
     hook_llr: bool = option(False, help="scale the gradient through each ST by --loc-lr-multiplier instead of the "
                             "loc lr")
     onlyloc: bool = option(False, help="train only the localization networks")
+    loc_copies_lr_multiplier: float | None = option(None, group="stnlib", metavar="M", help="STN-DLk (--deep): the "
+                                                    "learning rate of the localization's copies of the classifier's "
+                                                    "blocks is this times --lr (default: --loc-lr-multiplier, as in "
+                                                    "the original); 1 trains them as STN-SLk's shared blocks learn")
+    theta_grad_scale: float | None = option(None, group="stnlib", metavar="S", help="multiply the gradient that "
+                                            "flows back through each theta (into the localization and the layers "
+                                            "it reads) by S, keeping --loc-lr-multiplier (--hook-llr is this with "
+                                            "S = --loc-lr-multiplier and the localization at --lr)")
     rotation_range: float = option(90.0, group="stnlib", metavar="R",
                                    help="with --rotate, angles are uniform in [-R, R] degrees")
     train_rotation_range: float | None = option(None, group="stnlib", metavar="R", help="with --rotate, training "
@@ -124,6 +132,14 @@ class RunConfig:
     @property
     def has_st(self) -> bool:
         return self.localization is not None
+
+    @property
+    def applied_theta_grad_scale(self) -> float:
+        """What the gradient through each theta is multiplied by: --loc-lr-multiplier under --hook-llr,
+        else --theta-grad-scale, else 1."""
+        if self.hook_llr:
+            return self.loc_lr_multiplier
+        return 1.0 if self.theta_grad_scale is None else self.theta_grad_scale
 
     @property
     def st_mode(self) -> str:
@@ -221,12 +237,25 @@ class RunConfig:
             self._check_rotation_warmup()
         if self.pretrain and not (self.loop or self.deep or set(self.stn_placement) == {0}):
             raise ConfigError("--pretrain needs an ST that transforms the input: -p 0, --loop or --deep")
-        if self.hook_llr and not self.has_st:
-            raise ConfigError("--hook-llr needs an ST")
+        self._check_localization_learning()
         for sizes, flag in ((self.model_parameters, "model"), (self.localization_parameters, "localization")):
             if sizes is not None and any(s <= 0 for s in sizes):
                 raise ConfigError(f"--{flag}-parameters must be positive, got {sizes}")
         return self
+
+    def _check_localization_learning(self) -> None:
+        if (self.hook_llr or self.theta_grad_scale is not None) and not self.has_st:
+            raise ConfigError(f"--{'hook-llr' if self.hook_llr else 'theta-grad-scale'} needs an ST")
+        if self.hook_llr and self.theta_grad_scale is not None:
+            raise ConfigError("--hook-llr and --theta-grad-scale exclude each other: --hook-llr scales the gradient "
+                              "by --loc-lr-multiplier; --theta-grad-scale S scales it by S")
+        if self.loc_copies_lr_multiplier is not None and not self.deep:
+            raise ConfigError("--loc-copies-lr-multiplier needs --deep (only STN-DLk's localization copies "
+                              "classifier blocks)")
+        for name in ("loc_copies_lr_multiplier", "theta_grad_scale"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number > 0, got {value}")
 
     def _check_train_rotation_range(self) -> None:
         if not self.rotate:

@@ -60,12 +60,21 @@ def build_optimizer(model: STNetwork, config: RunConfig) -> torch.optim.Optimize
 
     ``classifier``: lr; ``pre_st`` (layers before an ST): lr * pre_stn_multiplier;
     ``localization``: lr * loc_lr_multiplier (lr with --hook-llr, which scales
-    the gradient instead). ``--onlyloc`` trains the localization group alone.
+    the gradient instead); with --loc-copies-lr-multiplier, STN-DLk's copies of classifier blocks
+    form a fourth group, ``localization_copies``, at lr * that. ``--onlyloc`` trains the
+    localization groups alone.
     """
     groups = model.parameter_groups()
     multipliers = {"classifier": 1.0, "pre_st": config.pre_stn_multiplier,
                    "localization": 1.0 if config.hook_llr else config.loc_lr_multiplier}
-    names = ["localization"] if config.onlyloc else ["classifier", "pre_st", "localization"]
+    localization = ["localization"]
+    if config.loc_copies_lr_multiplier is not None:
+        copies = {id(p) for p in model.localization_copies_parameters()}
+        groups["localization_copies"] = [p for p in groups["localization"] if id(p) in copies]
+        groups["localization"] = [p for p in groups["localization"] if id(p) not in copies]
+        multipliers["localization_copies"] = config.loc_copies_lr_multiplier
+        localization.append("localization_copies")
+    names = localization if config.onlyloc else ["classifier", "pre_st", *localization]
     if config.onlyloc:
         for name in ("classifier", "pre_st"):
             for p in groups[name]:

@@ -137,6 +137,52 @@ def test_hook_llr_scales_the_gradient_instead_of_the_learning_rate(tmp_path, tin
     assert grads["plain"].abs().sum() > 0
 
 
+def test_theta_grad_scale_scales_the_gradient_and_keeps_the_localization_learning_rate(tmp_path, tiny):
+    plain = config(tmp_path, loc_lr_multiplier=8.0, stn_placement=[3], loop=True)
+    scaled = dataclasses_replace(plain, theta_grad_scale=5.0)
+    assert group_lrs(build_optimizer(build_model(scaled, tiny.spec), scaled))["localization"] == pytest.approx(0.024)
+    grads = {}
+    for name, cfg in (("plain", plain), ("scaled", scaled)):
+        torch.manual_seed(0)
+        model = build_model(cfg, tiny.spec)
+        with torch.no_grad():  # a theta that depends on the shared block, so its gradient reaches it
+            model.localizations[0].affine.weight.normal_(0, 0.01)
+        torch.nn.functional.cross_entropy(model(tiny.train_images[:8]), tiny.train_labels[:8]).backward()
+        grads[name] = {"head": model.localizations[0].affine.bias.grad.clone(),
+                       "shared": model.layers[0].weight.grad.clone()}
+    assert torch.allclose(grads["scaled"]["head"], 5.0 * grads["plain"]["head"], rtol=1e-4, atol=1e-7)
+    # the shared block gets the classifier's gradient unscaled plus the localization's times 5
+    assert not torch.allclose(grads["scaled"]["shared"], grads["plain"]["shared"])
+    assert not torch.allclose(grads["scaled"]["shared"], 5.0 * grads["plain"]["shared"])
+
+
+def test_loc_copies_lr_multiplier_gives_stn_dl_copies_their_own_learning_rate(tmp_path, tiny):
+    deep = config(tmp_path, loc_lr_multiplier=10.0, stn_placement=[3], deep=True)
+    equalised = dataclasses_replace(deep, loc_copies_lr_multiplier=1.0)
+    model = build_model(equalised, tiny.spec)
+    optimizer = build_optimizer(model, equalised)
+    assert group_lrs(optimizer) == pytest.approx({"classifier": 0.003, "localization": 0.03,
+                                                   "localization_copies": 0.003})
+    copies = {id(p) for g in optimizer.param_groups if g["name"] == "localization_copies" for p in g["params"]}
+    assert copies == {id(p) for p in model.localizations[0].prefix.parameters()} and copies
+    grouped = [id(p) for g in optimizer.param_groups for p in g["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())  # every parameter once
+    # without the option the copies learn with the rest of the localization, as in the original
+    assert "localization_copies" not in group_lrs(build_optimizer(build_model(deep, tiny.spec), deep))
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(loc_copies_lr_multiplier=1.0), "needs --deep"),
+    (dict(deep=True, loc_copies_lr_multiplier=0.0), "must be a finite number > 0"),
+    (dict(theta_grad_scale=float("nan")), "must be a finite number > 0"),
+    (dict(theta_grad_scale=2.0, hook_llr=True), "exclude each other"),
+    (dict(localization=None, stn_placement=[], theta_grad_scale=2.0), "--theta-grad-scale needs an ST"),
+])
+def test_localization_learning_options_refuse_what_they_cannot_mean(tmp_path, changes, message):
+    with pytest.raises(ConfigError, match=message):
+        dataclasses_replace(config(tmp_path, stn_placement=[3]), **changes).validate()
+
+
 # ----- runs, output, precision, devices -----
 def test_several_runs_write_a_summary_and_resume_only_the_unfinished_one(tmp_path, tiny):
     cfg = config(tmp_path, runs=2, epochs=1)

@@ -14,7 +14,7 @@ def build_model(config, data) -> STNetwork:
         stn_placement=config.stn_placement, st_mode=config.st_mode,
         iterative=config.iterative, batchnorm=config.batchnorm, padding_mode=data.padding_mode,
         st_downsample=data.st_downsample, normalize=config.normalize, mean=data.mean, std=data.std,
-        grad_scale=config.loc_lr_multiplier if config.hook_llr else 1.0,
+        grad_scale=config.applied_theta_grad_scale,
     )
 
 

@@ -256,6 +256,11 @@ class STNetwork(nn.Module):
             "localization": list(self.localizations.parameters()),
         }
 
+    def localization_copies_parameters(self) -> list[nn.Parameter]:
+        """The parameters of STN-DLk's copies of classifier blocks inside its localization networks
+        (empty for every other network)."""
+        return [p for localization in self.localizations for p in localization.prefix.parameters()]
+
     # ----- forward ------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(B, C, H, W)`` -> logits ``(B, num_classes)``."""
