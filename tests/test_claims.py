@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from stnlib.errors import ConfigError
-from stnlib.evaluation import channel_alignment, paired_comparison, rotation_symmetric_copy
+from stnlib.evaluation import channel_alignment, paired_comparison, paired_interaction, rotation_symmetric_copy
 from stnlib.models import STNetwork
-from stnlib.study import CLAIMS, claims_markdown, claims_table
-from stnlib.study.claims import MISSING, NOT_REPRODUCED, REPRODUCED, UNRESOLVED, far_at_every_layer
+from stnlib.study import CLAIMS, claims_markdown, claims_reading, claims_table
+from stnlib.study.claims import DECISIVE_NOTEBOOK, MISSING, NOT_REPRODUCED, REPRODUCED, UNRESOLVED, far_at_every_layer
 
 
 def outcomes(accuracy: float, seeds: int = 3, images: int = 1000, passes: int = 10, seed: int = 0):
@@ -148,3 +148,77 @@ def test_recorded_st_slopes_are_shown_beside_c4_and_c5():
     rows = {row.claim: row for row in claims_table(table)}
     assert "ST slope per seed: STN-SL2 0.00 / 0.00 / 0.00, STN-DL2 0.80 / 0.80 / 0.80" in rows["C4"].measured
     assert "ST slope" not in rows["C5"].measured
+
+
+# ----- C4 as a trend and C5 with more seeds (notebook 05) -----
+def trend(direction: int, recipe: str) -> dict:
+    """A recorded depth trend whose interaction comes out with ``direction``."""
+    accuracy = {label: [0.9] * 3 for label in ("STN-C0", "STN-SL1", "STN-SL2", "STN-DL1", "STN-DL2")}
+    return {"recipe": recipe, "accuracy": accuracy, "angle_fits": {label: fits(0.9, 0.9) for label in accuracy},
+            "interaction": comparison("(STN-SL2 − STN-SL1)", "(STN-DL2 − STN-DL1)", direction),
+            "comparisons": [comparison("STN-SL1", "STN-DL1", 0), comparison("STN-SL2", "STN-DL2", direction)]}
+
+
+def decisive_results(profile_recipe=1, equal_rates=1, helps=1, rich=1, sl2_slope=0.9) -> dict:
+    recorded = results()
+    recorded[DECISIVE_NOTEBOOK] = {
+        "profile": "quick",
+        "depth": {"profile": trend(profile_recipe, "profile"), "equal rates": trend(equal_rates, "equal rates")},
+        "iterations": {"recipe": "equal rates", "seeds": 8,
+                       "comparisons": [comparison("STN-C0x2", "STN-C0", helps), comparison("STN-SL2", "STN-C0x2", rich)],
+                       "angle_fits": {"STN-C0": fits(0.9, 0.9), "STN-C0x2": fits(0.95, 0.95),
+                                      "STN-SL2": fits(sl2_slope, 0.9)}}}
+    return recorded
+
+
+@pytest.mark.parametrize("claim, changes, verdict, reason", [
+    ("C4", {}, REPRODUCED, ""),
+    ("C4", {"profile_recipe": -1}, REPRODUCED,
+     "depends on the recipe: not reproduced under the profile recipe, reproduced under the equal rates recipe"),
+    ("C4", {"equal_rates": -1}, NOT_REPRODUCED, "depends on the recipe: reproduced under the profile recipe"),
+    ("C4", {"profile_recipe": -1, "equal_rates": -1}, NOT_REPRODUCED,
+     "the same under the profile recipe and the equal rates recipe, at depths k = 1 and 2"),
+    ("C4", {"profile_recipe": 0, "equal_rates": 0}, UNRESOLVED, "the same under"),
+    ("C5", {}, REPRODUCED, ""),
+    ("C5", {"helps": 0}, UNRESOLVED, "a second iteration changes accuracy by +0.0000 over 8 seeds"),
+    ("C5", {"helps": -1}, NOT_REPRODUCED, "a second iteration lowers accuracy"),
+    ("C5", {"rich": -1, "sl2_slope": 0.6}, NOT_REPRODUCED,
+     "STN-SL2 is less accurate than STN-C0x2 and its ST undoes less of each rotation (mean slope 0.60 against 0.95)"),
+    ("C5", {"rich": 0}, UNRESOLVED, "STN-SL2 is not more accurate than STN-C0x2 and its ST undoes about as much"),
+])
+def test_notebook_05_decides_c4_as_a_trend_and_c5_with_a_reason(claim, changes, verdict, reason):
+    row = {r.claim: r for r in claims_table(decisive_results(**changes))}[claim]
+    assert row.verdict == verdict
+    assert reason in row.reason and bool(row.reason) == bool(reason)
+    if claim == "C4":
+        assert row.measured.index("profile recipe: (STN-SL2 − STN-SL1) − (STN-DL2 − STN-DL1)") \
+            < row.measured.index("equal rates recipe: ")
+    else:
+        assert row.measured.startswith("8 seeds, equal rates recipe: STN-C0x2 − STN-C0")
+
+
+def test_without_notebook_05_c4_and_c5_say_what_they_leave_out():
+    rows = {r.claim: r for r in claims_table(results(c4=-1))}
+    assert rows["C4"].verdict == NOT_REPRODUCED and "one depth (k = 2)" in rows["C4"].reason
+    assert "notebook 05" in rows["C5"].reason and rows["C5"].verdict == REPRODUCED
+    assert "**not reproduced**: one depth (k = 2)" in claims_markdown(list(rows.values()))
+
+
+def test_claims_reading_states_verdict_numbers_and_reason():
+    reading = claims_reading(decisive_results(equal_rates=-1), ("C4",))
+    assert reading.startswith("**C4: not reproduced.** Deeper localization networks")
+    assert "Measured: profile recipe: (STN-SL2 − STN-SL1)" in reading and "What it depends on: depends on the recipe" \
+        in reading and "C5" not in reading
+
+
+def test_paired_interaction_finds_the_setting_that_loses_more():
+    a_shallow, b_shallow = outcomes(0.90, seed=1), outcomes(0.90, seed=2)
+    a_deep, b_deep = outcomes(0.90, seed=3), outcomes(0.85, seed=4)  # b loses five points from shallow to deep
+    interaction = paired_interaction(a_deep, a_shallow, b_deep, b_shallow, names=("a2", "a1", "b2", "b1"))
+    assert interaction.direction == 1 and interaction.low > 0 and 0.03 < interaction.difference < 0.07
+    assert (interaction.a, interaction.b, interaction.mcnemar_p) == ("(a2 − a1)", "(b2 − b1)", [])
+    assert paired_interaction(b_deep, b_shallow, a_deep, a_shallow).direction == -1
+    same = paired_interaction(a_deep, a_shallow, a_deep, a_shallow)
+    assert same.difference == 0 and same.direction == 0
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_interaction(a_deep, a_shallow[:2], b_deep, b_shallow)

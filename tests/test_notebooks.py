@@ -75,7 +75,7 @@ def test_recorded_accuracies_are_shares(smoke_run):
     out, _ = smoke_run
     results = {p.stem: json.loads(p.read_text()) for p in (out / "results" / "results" / "smoke").glob("*.json")}
     assert {"00_quickstart", "01_feature_alignment", "02_placement", "03_localization_depth", "04_iterations",
-            "07_translation_scale", "08_equivariant", "09_claims"} <= set(results)
+            "05_what_decides_c4_c5", "07_translation_scale", "08_equivariant", "09_claims"} <= set(results)
     assert results["08_equivariant"]["quarter_turn_logit_change"] < 1e-4  # invariant up to float rounding
     assert all(0 <= a <= 1 for a in results["00_quickstart"]["test_accuracy"])
     for key in ("02_placement", "03_localization_depth", "04_iterations", "08_equivariant"):
@@ -98,7 +98,7 @@ def test_figures_are_written_as_png_and_pdf(smoke_run):
     out, _ = smoke_run
     pngs = {p.stem for p in (out / "figures").glob("*.png")}
     assert pngs == {p.stem for p in (out / "figures").glob("*.pdf")}
-    for prefix in ("00_", "01_", "02_", "03_", "04_", "07_", "08_"):
+    for prefix in ("00_", "01_", "02_", "03_", "04_", "05_", "07_", "08_"):
         assert any(name.startswith(prefix) for name in pngs), prefix
     assert "02_predicted_vs_true_angle" in pngs and "01_misalignment_after_best_spatial_rotation" in pngs
 
@@ -115,7 +115,7 @@ def test_the_quick_profile_leaves_out_its_optional_notebooks_unless_asked():
     found = find_notebooks(NOTEBOOKS)
     names = lambda paths: [p.name[:2] for p in paths]  # noqa: E731
     chosen, left_out = select_notebooks(found, "quick")
-    assert names(left_out) == ["08"] and "08" not in names(chosen) and names(chosen)[-1] == "09"
+    assert names(left_out) == ["05", "08"] and not {"05", "08"} & set(names(chosen)) and names(chosen)[-1] == "09"
     assert names(select_notebooks(found, "quick", run_all=True)[0]) == names(found)
     assert select_notebooks(found, "quick", only=["08", "02"]) == ([found[2], found[names(found).index("08")]], [])
     assert names(select_notebooks(found, "smoke")[0]) == names(found)  # the tests run every notebook

@@ -22,8 +22,9 @@ Works for any registered dataset and model, and for every ST of a model.
 | ``feature_misalignment`` (C3), ``same_class_distance`` (its yardstick), ``rotated_feature_maps`` | ``plot_misalignment``, ``plot_rotated_feature_maps`` |
 | ``channel_correspondence``, ``edge_responses``, ``most_oriented_image`` (the channel effect) | ``plot_channel_correspondence``, ``plot_edge_responses`` |
 | ``channel_alignment`` (spatial vs spatial + channel matching), ``rotation_symmetric_copy`` (control) | |
-| ``test_correctness`` (per image, per pass), ``paired_comparison`` (bootstrap, McNemar) | ``plot_paired_differences`` |
+| ``test_correctness`` (per image, per pass), ``paired_comparison`` (bootstrap, McNemar), ``paired_interaction`` | ``plot_paired_differences`` |
 | test accuracy of every seed (``Study.accuracy_table``) | ``plot_accuracy_over_seeds`` |
+| accuracy and ST slope against localization depth (C4 as a trend) | ``plot_depth_trend`` |
 | ``spatial_misalignment`` (C6: the best spatial shift or zoom of the maps), ``true_and_undone`` | ``plot_spatial_misalignment``, ``plot_true_vs_undone`` |
 
 Every plot follows ``stnlib.plotting``'s house style (seaborn theme, one colour per architecture,
@@ -45,8 +46,9 @@ from .features import (ChannelAlignment, Misalignment, channel_alignment, channe
                        plot_channel_alignment, plot_edge_responses, plot_filters, plot_gradient_magnitudes, plot_misalignment,
                        most_oriented_image, same_class_distance, self_match_rate)
 from .history import plot_accuracy_vs_training_size, plot_history, plot_st_learning
-from .paired import PairedComparison, paired_comparison
+from .paired import PairedComparison, paired_comparison, paired_interaction
 from .passes import Predictions, collect_predictions
+from .trend import plot_depth_trend
 from .seeds import plot_accuracy_over_seeds, plot_paired_differences
 from .views import (compare_transformations, feature_maps_around_st, plot_compare_transformations, plot_digits, upright_targets,
                     plot_feature_maps, plot_st_views, st_views)

@@ -75,10 +75,39 @@ def paired_comparison(a: list[torch.Tensor], b: list[torch.Tensor], names: tuple
         replicates: bootstrap replicates; each draws the seeds with replacement, then the N
             test images with replacement within each drawn seed.
     """
+    _check_same_seeds(a, b)
+    per_image = torch.stack([_share_right(x) - _share_right(y) for x, y in zip(a, b)]).double()
+    return _bootstrap(per_image, names, replicates, seed, [mcnemar_p_value(x, y) for x, y in zip(a, b)])
+
+
+def paired_interaction(a_deep: list[torch.Tensor], a_shallow: list[torch.Tensor], b_deep: list[torch.Tensor],
+                       b_shallow: list[torch.Tensor], names: tuple[str, str, str, str] = ("a2", "a1", "b2", "b1"),
+                       replicates: int = 4000, seed: int = 0) -> PairedComparison:
+    """How much more ``a`` gains (or less it loses) than ``b`` from one setting to another, image by
+    image: ``(a_deep − a_shallow) − (b_deep − b_shallow)``, with the hierarchical bootstrap of
+    ``paired_comparison``. Each argument: one ``(passes, N)`` bool tensor per seed, all four scored
+    on the same rotated images seed by seed. ``names`` in the same order; the result's ``a`` and ``b``
+    read ``"(a2 − a1)"`` and ``"(b2 − b1)"``, and it has no McNemar p-values."""
+    for other in (a_shallow, b_deep, b_shallow):
+        _check_same_seeds(a_deep, other)
+    per_image = torch.stack([(_share_right(w) - _share_right(x)) - (_share_right(y) - _share_right(z))
+                             for w, x, y, z in zip(a_deep, a_shallow, b_deep, b_shallow)]).double()
+    return _bootstrap(per_image, (f"({names[0]} − {names[1]})", f"({names[2]} − {names[3]})"), replicates, seed, [])
+
+
+def _check_same_seeds(a: list, b: list) -> None:
     if len(a) != len(b) or not a:
         raise ValueError(f"paired comparison needs the same seeds on both sides, got {len(a)} and {len(b)}")
-    # (S, N): per seed and image, the share of passes a got right minus b's.
-    per_image = torch.stack([x.float().mean(0) - y.float().mean(0) for x, y in zip(a, b)]).double()
+
+
+def _share_right(correct: torch.Tensor) -> torch.Tensor:
+    """``(passes, N)`` bool -> ``(N,)`` float32: the share of passes each image was right in."""
+    return correct.float().mean(0)
+
+
+def _bootstrap(per_image: torch.Tensor, names: tuple[str, str], replicates: int, seed: int,
+               mcnemar_p: list[float]) -> PairedComparison:
+    """The comparison whose per-seed, per-image differences are ``per_image`` ``(S, N)``."""
     seeds, images = per_image.shape
     generator = torch.Generator().manual_seed(seed)
     replicate_means = []
@@ -92,4 +121,4 @@ def paired_comparison(a: list[torch.Tensor], b: list[torch.Tensor], names: tuple
     tail = min((means <= 0).double().mean().item(), (means >= 0).double().mean().item())
     p_value = min(1.0, max(2 * tail, 1.0 / replicates))
     return PairedComparison(names[0], names[1], per_image.mean().item(), low, high, p_value,
-                            per_image.mean(1).tolist(), [mcnemar_p_value(x, y) for x, y in zip(a, b)])
+                            per_image.mean(1).tolist(), mcnemar_p)

@@ -20,9 +20,11 @@ CLAIMS = {
     "C1": "Transforming feature maps instead of the input lowers accuracy on rotated data (STN-C0 vs STN-C1, C2).",
     "C2": "An ST on the input learns to undo the rotation; STs deeper in the network track it worse.",
     "C3": "Feature maps of a rotated image stay far from the original's, even after the best spatial rotation.",
-    "C4": "Deeper separate localization (STN-DLk) is harder to train than shared localization (STN-SLk): "
-          "STN-SL2 beats STN-DL2.",
-    "C5": "Iterating the ST helps, but does not replace rich features for predicting theta.",
+    "C4": "Deeper localization networks (STN-DLk, a fresh copy of the first k classifier blocks) are hard to train; "
+          "ones that share those blocks with the classifier (STN-SLk) stay stable as k grows: from k = 1 to k = 2, "
+          "STN-DLk loses more accuracy than STN-SLk.",
+    "C5": "Iterating the ST helps (STN-C0x2 beats STN-C0), but does not replace rich features for predicting theta "
+          "(STN-SL2 beats STN-C0x2).",
     "C6": "Control: translation can be aligned in feature space; scale cannot (STN-C0 vs STN-C1 on shifted and on "
           "zoomed digits).",
 }
@@ -38,6 +40,9 @@ FAR = 0.1
 # interval) and "loses" when the interval lies above zero; the block-1 maps of a shifted or zoomed image
 # "can be aligned" when the best spatial correction leaves less than FAR above what resampling alone loses.
 LITTLE, C6_LAYER = 0.02, 3
+# Notebook 05's recorded numbers: C4 as a trend under two recipes, C5 with more seeds (see stnlib.study.decisive).
+DECISIVE_NOTEBOOK = "05_what_decides_c4_c5"
+VERDICT_OF_DIRECTION = {1: REPRODUCED, -1: NOT_REPRODUCED, 0: UNRESOLVED}
 
 
 @dataclass
@@ -46,6 +51,7 @@ class ClaimRow:
     statement: str
     measured: str
     verdict: str
+    reason: str = ""  # what the verdict depends on (recipe, depth, seeds, scale), where it is not "reproduced"
 
 
 def _comparison(results: dict, notebook: str, a: str, b: str) -> PairedComparison:
@@ -130,21 +136,83 @@ def _st_slopes(fits: dict[str, list[dict]]) -> str:
     return "; ST slope per seed: " + ", ".join(f"{k} {slopes}" for k, slopes in per_seed.items())
 
 
-def claim_c4(results) -> tuple[str, str]:
+def claim_c4(results) -> tuple[str, str, str]:
+    """C4 as a trend from notebook 05 where it ran (the verdict under equal rates, the profile's recipe beside
+    it); otherwise STN-SL2 against STN-DL2 from notebook 03, at one depth."""
+    if DECISIVE_NOTEBOOK in results:
+        return _c4_trend(results[DECISIVE_NOTEBOOK]["depth"])
     acc = results["03_localization_depth"]["accuracy"]
     comparison = _comparison(results, "03_localization_depth", "STN-SL2", "STN-DL2")
     measured = (", ".join(f"{k} {_fmt(v)}" for k, v in acc.items()) + "; " + comparison.describe()
                 + _st_slopes(results["03_localization_depth"].get("angle_fits")))
-    return measured, {1: REPRODUCED, -1: NOT_REPRODUCED, 0: UNRESOLVED}[comparison.direction]
+    return (measured, VERDICT_OF_DIRECTION[comparison.direction],
+            "one depth (k = 2) under the profile's recipe; notebook 05 measures the trend and the recipe's part")
 
 
-def claim_c5(results) -> tuple[str, str]:
-    helps = _comparison(results, "04_iterations", "STN-C0x2", "STN-C0")
-    rich = _comparison(results, "04_iterations", "STN-SL2", "STN-C0x2")
-    measured = f"{helps.describe()}; {rich.describe()}" + _st_slopes(results["04_iterations"].get("angle_fits"))
+def _mean_slopes(fits: dict[str, list[dict]]) -> str:
+    return ", ".join(f"{label} {statistics.mean(f['slope'] for f in seeds):.2f}" for label, seeds in fits.items())
+
+
+def _c4_trend(trends: dict[str, dict]) -> tuple[str, str, str]:
+    """``trends``: recipe name -> ``stnlib.study.decisive.depth_trend`` numbers; the verdict is read under the
+    last recipe (equal rates), the others are reported beside it."""
+    verdicts, parts = {}, []
+    for name, trend in trends.items():
+        interaction = PairedComparison.from_dict(trend["interaction"])
+        verdicts[name] = VERDICT_OF_DIRECTION[interaction.direction]
+        at_depth = "; ".join(PairedComparison.from_dict(c).describe() for c in trend["comparisons"])
+        parts.append(f"{name} recipe: {interaction.describe()}; {at_depth}; mean ST slope "
+                     f"{_mean_slopes(trend['angle_fits'])}")
+    verdict = list(verdicts.values())[-1]
+    reason = ""
+    if len(set(verdicts.values())) > 1:
+        reason = "depends on the recipe: " + ", ".join(f"{v} under the {name} recipe" for name, v in verdicts.items())
+    elif verdict != REPRODUCED:
+        reason = (f"the same under {' and '.join(f'the {name} recipe' for name in verdicts)}, at depths k = 1 and 2; "
+                  "deeper k and the paper's scale are not measured")
+    return " — ".join(parts), verdict, reason
+
+
+def claim_c5(results) -> tuple[str, str, str]:
+    """C5 from notebook 05's comparisons (more seeds, equal rates) where it ran, otherwise from notebook 04."""
+    if DECISIVE_NOTEBOOK in results:
+        recorded = results[DECISIVE_NOTEBOOK]["iterations"]
+        comparisons = recorded["comparisons"]
+        scope = f"{recorded['seeds']} seeds, {recorded['recipe']} recipe"
+    else:
+        recorded = results["04_iterations"]
+        comparisons = recorded["comparisons"]
+        scope = None
+    helps = _comparison_in(comparisons, "STN-C0x2", "STN-C0")
+    rich = _comparison_in(comparisons, "STN-SL2", "STN-C0x2")
+    fits = recorded.get("angle_fits") or {}
+    measured = (f"{scope + ': ' if scope else ''}{helps.describe()}; {rich.describe()}"
+                + (f"; mean ST slope {_mean_slopes(fits)}" if fits else ""))
     if helps.direction == -1 or rich.direction == -1:  # iterations hurt, or replace rich features
-        return measured, NOT_REPRODUCED
-    return measured, REPRODUCED if helps.direction == 1 and rich.direction == 1 else UNRESOLVED
+        verdict = NOT_REPRODUCED
+    else:
+        verdict = REPRODUCED if helps.direction == 1 and rich.direction == 1 else UNRESOLVED
+    if scope is None:
+        return measured, verdict, ("the profile's seeds and recipe; notebook 05 measures it with more seeds and "
+                                   "equal rates")
+    return measured, verdict, _c5_reason(helps, rich, fits, recorded["seeds"]) if verdict != REPRODUCED else ""
+
+
+def _c5_reason(helps: PairedComparison, rich: PairedComparison, fits: dict[str, list[dict]], seeds: int) -> str:
+    """Which half of C5 fails, and what the numbers say about why."""
+    reasons = []
+    if helps.direction == 0:
+        reasons.append(f"a second iteration changes accuracy by {helps.difference:+.4f} over {seeds} seeds, "
+                       "less than this scale resolves")
+    elif helps.direction == -1:
+        reasons.append("a second iteration lowers accuracy")
+    slope = {label: statistics.mean(f["slope"] for f in seeds_fits) for label, seeds_fits in fits.items()}
+    shared, iterated = slope.get("STN-SL2"), slope.get("STN-C0x2")
+    if rich.direction != 1 and shared is not None and iterated is not None:
+        undoes = "less" if shared < iterated - WORSE_BY else "about as much"
+        reasons.append(f"STN-SL2 is {'less' if rich.direction == -1 else 'not more'} accurate than STN-C0x2 and its "
+                       f"ST undoes {undoes} of each rotation (mean slope {shared:.2f} against {iterated:.2f})")
+    return "; ".join(reasons)
 
 
 def _excess(alignment: list[dict]) -> float:
@@ -185,10 +253,10 @@ def claims_table(results: dict[str, dict]) -> list[ClaimRow]:
     rows = []
     for claim, check in CHECKS.items():
         try:
-            measured, verdict = check(results)
+            measured, verdict, *reason = check(results)
         except KeyError as missing:
-            measured, verdict = f"no recorded result for {missing}", MISSING
-        rows.append(ClaimRow(claim, CLAIMS[claim], measured, verdict))
+            measured, verdict, reason = f"no recorded result for {missing}", MISSING, []
+        rows.append(ClaimRow(claim, CLAIMS[claim], measured, verdict, *reason))
     return rows
 
 
@@ -197,5 +265,14 @@ def claims_markdown(rows: list[ClaimRow]) -> str:
     import pandas as pd
 
     table = pd.DataFrame([{"claim": r.claim, "statement": r.statement, "measured": r.measured,
-                           "verdict": f"**{r.verdict}**"} for r in rows], columns=["claim", "statement", "measured", "verdict"])
+                           "verdict": f"**{r.verdict}**" + (f": {r.reason}" if r.reason else "")} for r in rows], columns=["claim", "statement", "measured", "verdict"])
     return table.to_markdown(index=False, disable_numparse=True)
+
+
+def claims_reading(results: dict[str, dict], claims: tuple[str, ...]) -> str:
+    """What ``results`` (``Study.results()``) show for ``claims`` (e.g. ``("C4", "C5")``), in Markdown
+    sentences built from the claims table: the verdict, the claim, the numbers behind it, and what the
+    verdict depends on where it is not "reproduced". A notebook ends with it."""
+    rows = [row for row in claims_table(results) if row.claim in claims]
+    return "\n\n".join(f"**{row.claim}: {row.verdict}.** {row.statement} Measured: {row.measured}."
+                       + (f" What it depends on: {row.reason}." if row.reason else "") for row in rows)

@@ -7,6 +7,7 @@ from ..config import RunConfig
 from ..data import ImageData
 from .profiles import PREVIOUS_QUICK_RECIPE
 from .session import PLACED_KINDS, Study
+from .decisive import C5_RECIPE, C5_VARIANTS, DECISIVE_NOTEBOOK, TREND_RECIPES, TREND_VARIANTS
 from .variants import (C0, CONTROL_VARIANTS, EQUIVARIANT_VARIANTS, ITERATION_VARIANTS, LOCALIZATION_DEPTH_VARIANTS,
                        NO_ST, PLACEMENT_VARIANTS)
 
@@ -16,7 +17,8 @@ NOTEBOOK_VARIANTS = {"00_quickstart": (C0,), "01_feature_alignment": (NO_ST,), "
 RECIPES_NOTEBOOK = "00_quickstart"  # also the recipe the quick recipe replaced, seed 0
 ITERATIONS_NOTEBOOK = "04_iterations"  # ITERATION_VARIANTS, with the profile's iteration_seeds
 CONTROL_NOTEBOOK = "07_translation_scale_control"  # CONTROL_VARIANTS on the translated and the scaled digits
-PLANNED_NOTEBOOKS = (*NOTEBOOK_VARIANTS, ITERATIONS_NOTEBOOK, CONTROL_NOTEBOOK)
+# DECISIVE_NOTEBOOK: TREND_VARIANTS under each of TREND_RECIPES, and C5_VARIANTS with the profile's c5_seeds
+PLANNED_NOTEBOOKS = (*NOTEBOOK_VARIANTS, ITERATIONS_NOTEBOOK, CONTROL_NOTEBOOK, DECISIVE_NOTEBOOK)
 CLAIMS_NOTEBOOK = "09_claims"  # trains nothing; reads every other notebook's numbers, so runs after them
 
 
@@ -32,6 +34,9 @@ def planned_runs(study: Study, notebooks: list[str]) -> tuple[list[RunConfig], d
             configs.append(study.config(C0, seed=0, **PREVIOUS_QUICK_RECIPE))
         if notebook == ITERATIONS_NOTEBOOK:
             configs += [c for v in ITERATION_VARIANTS for c in study.configs(v, study.profile.iteration_seeds)]
+        if notebook == DECISIVE_NOTEBOOK:
+            configs += [c for r in TREND_RECIPES for v in TREND_VARIANTS for c in study.configs(v, recipe=r)]
+            configs += [c for v in C5_VARIANTS for c in study.configs(v, study.profile.c5_seeds, C5_RECIPE)]
         if notebook == CONTROL_NOTEBOOK:
             for kind in PLACED_KINDS:
                 control = study.control_study(kind)

@@ -31,6 +31,7 @@ class Profile:
     test_limit: int | None = None  # and the first N test images
     analysis_images: int = 500  # test images for angle and feature analyses
     iteration_seeds: int = 3  # seeds per configuration in the iterations notebook
+    c5_seeds: int = 8  # notebook 05: seeds of C5's comparisons, whose first effect is under a point
     # "local": train in the notebook's process, one run after another; "processes": on the CPU, a
     # notebook's runs side by side, one process and one thread each (stnlib.study.parallel);
     # "ray": through stnlib.ray_sweep
@@ -60,23 +61,24 @@ PREVIOUS_QUICK_RECIPE = dict(loc_lr_multiplier=40.0, localization_parameters=Non
 
 PROFILES = {
     "smoke": Profile("smoke", "mnist5k", epochs=1, seeds=2, **{**QUICK_RECIPE, "batch_size": 64},
-                     eval_passes=1, iteration_seeds=2, train_limit=192, test_limit=96, analysis_images=48,
+                     eval_passes=1, iteration_seeds=2, c5_seeds=2, train_limit=192, test_limit=96, analysis_images=48,
                      runner="processes",  # as the quick profile: the tests run what make study runs
                      description="tiny: seconds per notebook; what the tests run"),
     # The controls of notebook 07 train for 8 epochs: their STs undo shifts and zooms well before then
     # (seed 0: STN-C0 slope 1.00, r 0.97 on shifts, 0.99 and 0.92 on zooms), and the budget needs it.
     "quick": Profile("quick", "mnist5k", epochs=16, seeds=3, **QUICK_RECIPE, eval_passes=10,
                      analysis_images=1000, control_epochs=8, runner="processes",
-                     # Notebook 08 (the P4CNN beside the STs: three more trainings and invariance curves,
-                     # about 4 minutes on 2 CPU cores) would take make study past 15 minutes.
-                     optional_notebooks=("08",),
+                     # Notebooks 05 (what decides C4 and C5: 27 more trainings) and 08 (the P4CNN beside the
+                     # STs: three more trainings and invariance curves, about 4 minutes on 2 CPU cores) would take
+                     # make study past 15 minutes.
+                     optional_notebooks=("05", "08"),
                      description="the embedded mnist5k on the CPU in fp32: an input ST that learns, 3 seeds"),
     # The original code's long-schedule defaults (its epochs flag: 640 = 150000 * 256 / 60000; its
     # earlier version divides the lr by 10 after 50,000 and 100,000 iterations). The paper's own
     # per-experiment settings are not published with the code.
     "paper": Profile("paper", "mnist", epochs=None, seeds=5, optimizer="sgd", lr=0.01, momentum=0.0,
                      batch_size=256, iterations=150_000, lr_drop_iterations=(50_000, 100_000), device="cuda",
-                     precision="auto", analysis_images=2000, runner="ray", control_datasets=("translate", "scale"),
+                     precision="auto", analysis_images=2000, c5_seeds=5, runner="ray", control_datasets=("translate", "scale"),
                      description="full MNIST on CUDA with the original code's defaults: SGD lr 0.01, batch 256, "
                                  "150,000 iterations, lr / 10 after 50,000 and 100,000; 5 seeds, through Ray"),
 }

@@ -29,7 +29,7 @@ from ..plotting import figure_problems, use_house_style
 from ..device import pick_device
 from .parallel import single_thread, train_in_processes, train_one
 from .profiles import get_profile
-from .variants import NO_ST, Variant
+from .variants import NO_ST, PROFILE_RECIPE, Recipe, Variant
 
 FIGURE_DPI = 150
 COMPARED_OPTIONS_IGNORED = {"name", "device", "data_root"}
@@ -177,16 +177,27 @@ class Study:
             len(self.data.train_images) / self.profile.batch_size)
         return [min(start, self.rotation_range), max(1, round(share * epochs))]
 
-    def runs(self, variant: Variant, seeds: int | None = None) -> list[runs.Run]:
-        return [self.run(variant, seed) for seed in range(seeds or self.profile.seeds)]
+    def runs(self, variant: Variant, seeds: int | None = None, recipe: Recipe = PROFILE_RECIPE) -> list[runs.Run]:
+        """``variant``'s runs, seeds 0 to ``seeds`` - 1 (default: the profile's), under ``recipe``."""
+        options = self._recipe_options(variant, recipe)
+        return [self.run(variant, seed, **options) for seed in range(seeds or self.profile.seeds)]
 
-    def configs(self, variant: Variant, seeds: int | None = None) -> list[RunConfig]:
+    def configs(self, variant: Variant, seeds: int | None = None, recipe: Recipe = PROFILE_RECIPE) -> list[RunConfig]:
         """The configurations of ``variant``'s runs, one per seed."""
-        return [self.config(variant, seed) for seed in range(seeds or self.profile.seeds)]
+        options = self._recipe_options(variant, recipe)
+        return [self.config(variant, seed, **options) for seed in range(seeds or self.profile.seeds)]
 
-    def train_all(self, variants, seeds: int | None = None) -> None:
+    def _recipe_options(self, variant: Variant, recipe: Recipe) -> dict:
+        """``recipe``'s options for ``variant``, less a copies' rate the profile gives them anyway (its
+        localization multiplier), so that the same training is not done twice in two folders."""
+        options = recipe.options(variant)
+        if options.get("loc_copies_lr_multiplier") == self.profile.loc_lr_multiplier:
+            del options["loc_copies_lr_multiplier"]
+        return options
+
+    def train_all(self, variants, seeds: int | None = None, recipe: Recipe = PROFILE_RECIPE) -> None:
         """Train every missing run of ``variants`` x seeds at once (see ``train``)."""
-        self.train([config for variant in variants for config in self.configs(variant, seeds)])
+        self.train([config for variant in variants for config in self.configs(variant, seeds, recipe)])
 
     def train(self, configs: list[RunConfig], datasets: dict[str, ImageData] | None = None) -> int:
         """Train those of ``configs`` not finished before, as the profile's runner says: ``processes``
@@ -228,31 +239,37 @@ class Study:
         wanted = json.loads(json.dumps(config.to_dict()))
         return all(saved.get(k) == v for k, v in wanted.items() if k not in COMPARED_OPTIONS_IGNORED)
 
-    def accuracy_table(self, variants, seeds: int | None = None) -> list[dict]:
+    def accuracy_table(self, variants, seeds: int | None = None, recipe: Recipe = PROFILE_RECIPE) -> list[dict]:
         """One row per variant: test accuracy of each seed, their mean and standard deviation."""
         rows = []
-        self.train_all(variants, seeds)
+        self.train_all(variants, seeds, recipe)
         for variant in variants:
-            trained = self.runs(variant, seeds)
+            trained = self.runs(variant, seeds, recipe)
             accuracies = [r.metrics["test_accuracy"] for r in trained]
-            rows.append({"variant": variant.label, "architecture": trained[0].architecture,
+            rows.append({"variant": recipe.label(variant), "architecture": trained[0].architecture,
                          "accuracies": accuracies, "mean": statistics.mean(accuracies),
                          "std": statistics.stdev(accuracies) if len(accuracies) > 1 else float("nan"),
                          "final_train_accuracy": statistics.mean(r.metrics["final_train_accuracy"] for r in trained)})
         return rows
 
-    def compare(self, a: Variant, b: Variant, seeds: int | None = None) -> PairedComparison:
+    def compare(self, a: Variant, b: Variant, seeds: int | None = None,
+                recipe: Recipe = PROFILE_RECIPE) -> PairedComparison:
         """``a`` against ``b`` on the same rotated test images, seed by seed (see ``paired_comparison``)."""
-        correct = {v: [r.test_correct for r in self.runs(v, seeds)] for v in (a, b)}
-        return paired_comparison(correct[a], correct[b], names=(a.label, b.label))
+        correct = {v: self.test_correct(v, seeds, recipe) for v in (a, b)}
+        return paired_comparison(correct[a], correct[b], names=(recipe.label(a), recipe.label(b)))
 
-    def angle_fits(self, variant: Variant, seeds: int | None = None) -> list[dict]:
+    def test_correct(self, variant: Variant, seeds: int | None = None,
+                     recipe: Recipe = PROFILE_RECIPE) -> list[torch.Tensor]:
+        """Per seed, which rotated test images ``variant`` got right: ``(passes, N)`` bool."""
+        return [r.test_correct for r in self.runs(variant, seeds, recipe)]
+
+    def angle_fits(self, variant: Variant, seeds: int | None = None, recipe: Recipe = PROFILE_RECIPE) -> list[dict]:
         """Per seed: the undone angle of the last ST against the true angle on the analysis images
         (one rotated pass): orthogonal-fit ``slope``, ``correlation`` (r), ``mean_abs_error`` and
         ``original_std``, the original code's statistic, the std of true minus undone angle in
         degrees (52 for an ST that undoes nothing under +-90 degree rotations)."""
         fits = []
-        for run in self.runs(variant, seeds):
+        for run in self.runs(variant, seeds, recipe):
             predictions = self.predictions(run)
             undone = predicted_angles(predictions)
             fit = orthogonal_fit(predictions.true_angle, undone).as_dict()

@@ -36,6 +36,7 @@ P4CNN = Variant("P4CNN", model="P4CNN")
 
 PLACEMENT_VARIANTS = (C0, C1, NO_ST)
 LOCALIZATION_DEPTH_VARIANTS = (SL2, DL2)
+DEPTH_TREND = {"SL": (C0, SL1, SL2), "DL": (C0, DL1, DL2)}  # notebook 05: depth k = 0, 1, 2 (STN-C0 is k = 0)
 
 
 def iterated(variant: Variant, iterations: int) -> Variant:
@@ -51,3 +52,31 @@ EQUIVARIANT_VARIANTS = (P4CNN, NO_ST, C0, SL2)  # notebook 08: the equivariant C
 # Notebook 07: the input ST against the feature-map ST on shifted and zoomed digits (no claim needs the
 # classifier without ST there; its six runs would add about a minute on 2 CPU cores).
 CONTROL_VARIANTS = (C0, C1)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A change to the profile's recipe for the runs of one comparison: RunConfig options for STN-DLk
+    (``deep``) and for STN-SLk (``loop``), as ``(name, value)`` pairs; other variants train as the
+    profile says. The recipe's runs get folders of their own (their options in the name)."""
+
+    name: str
+    deep: tuple[tuple[str, object], ...] = ()
+    loop: tuple[tuple[str, object], ...] = ()
+
+    def options(self, variant: Variant) -> dict:
+        return dict(self.deep if variant.deep else self.loop if variant.loop else ())
+
+    def label(self, variant: Variant) -> str:
+        """``variant``'s label, followed by the recipe's name where it changes the variant's runs."""
+        return f"{variant.label} ({self.name})" if self.options(variant) else variant.label
+
+
+# The profile's own recipe. Under the quick recipe the localization learns 10x faster than the classifier, so
+# STN-DLk's copies of the classifier's blocks (part of its localization) learn at 10x, while STN-SLk's shared
+# blocks (part of the classifier) learn at 1x: the two do not get the same treatment.
+PROFILE_RECIPE = Recipe("profile")
+# Equal rates: STN-DLk's copied blocks learn at the classifier's rate, as STN-SLk's shared blocks do; only
+# the localization's own layers (the FCN and theta's layer) learn faster. The original's default
+# (--loc-lr-multiplier 1) and the paper profile train every layer at one rate, so they treat both alike too.
+EQUAL_RATES = Recipe("equal rates", deep=(("loc_copies_lr_multiplier", 1.0),))
