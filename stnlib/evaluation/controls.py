@@ -142,7 +142,9 @@ def spatial_misalignment(model, images: torch.Tensor, kind: str, amount: float, 
 
 def plot_spatial_misalignment(rows: dict[str, list[SpatialResidual]], layer_names: dict[int, str] | None = None,
                               axes=None):
-    """One panel per transformation: distance before and after the best spatial correction, per layer."""
+    """One panel per transformation: distance before and after the best spatial correction, per layer, and
+    the floor that resampling alone leaves (dashed, its value written beside it: a floor of 0 lies on the
+    axis)."""
     import matplotlib.pyplot as plt
 
     axes = axes if axes is not None else plt.subplots(1, len(rows), figsize=(4.4 * len(rows), 3.6), sharey=True)[1]
@@ -158,6 +160,11 @@ def plot_spatial_misalignment(rows: dict[str, list[SpatialResidual]], layer_name
         ax.bar(positions + 0.2, [r.residual for r in kind_rows], 0.4, label=correction[kind], color="#d55e00")
         for bars in ax.containers:
             ax.bar_label(bars, labels=[f"{b.get_height():.2f}" for b in bars], fontsize="small", padding=1)
+        for position, row in zip(positions.tolist(), kind_rows):
+            ax.hlines(row.floor, position - 0.45, position + 0.45, color="0.15", ls="--", lw=1.4, zorder=4,
+                      clip_on=False, label="floor: the input transformed back" if position == 0 else None)
+            ax.annotate(f"floor {row.floor:.2f}", (position + 0.45, row.floor), xytext=(2, 3),
+                        textcoords="offset points", fontsize="x-small", color="0.15")
         ax.set_xticks(positions.tolist(), names)
         ax.set_ylim(0, 1.75 * top)  # room for the legend above the bars
         ax.set(xlabel="where the features are compared", ylabel="relative distance to the original",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 
-from ..evaluation import paired_interaction
+from ..evaluation import PairedComparison, paired_interaction
 from .claims import DECISIVE_NOTEBOOK  # the notebook's name, and the key its numbers are recorded under
 from .session import Study
 from .variants import DEPTH_TREND, DL1, DL2, EQUAL_RATES, ITERATION_VARIANTS, PROFILE_RECIPE, SL1, SL2, Recipe
@@ -50,6 +50,18 @@ def trend_frame(trends: list[dict]):
     return pd.DataFrame(rows)
 
 
+def trend_rows(trends: list[dict]) -> list[PairedComparison]:
+    """Each recipe's interaction and SL-against-DL comparisons, for ``plot_paired_differences``, named short
+    (``SL2``, not ``STN-SL2 (equal rates)``) with the recipe after them."""
+    rows = []
+    for trend in trends:
+        for values in (trend["interaction"], *trend["comparisons"]):
+            short = {name: values[name].replace("STN-", "").replace(f" ({trend['recipe']})", "") for name in "ab"}
+            rows.append(PairedComparison.from_dict({**values, "a": short["a"],
+                                                    "b": f"{short['b']}, {trend['recipe']} recipe"}))
+    return rows
+
+
 def comparisons_frame(comparisons: list[dict], **columns):
     """Recorded paired comparisons (``PairedComparison.as_dict``) as a DataFrame: comparison, difference,
     its 95 % interval and p-value, one row each; ``columns``: constant columns put first (e.g. ``recipe=``)."""
@@ -88,5 +100,5 @@ def iterations_with_more_seeds(study: Study, seeds: int) -> dict:
 
 
 __all__ = ["C5_RECIPE", "C5_VARIANTS", "DECISIVE_NOTEBOOK", "TREND_RECIPES", "TREND_VARIANTS", "comparisons_frame",
-           "depth_trend", "seeds_frame",
+           "depth_trend", "seeds_frame", "trend_rows",
            "iterations_with_more_seeds", "trend_frame"]
