@@ -42,8 +42,6 @@ from stnlib.data import RandomRotation, load_dataset
 from stnlib.device import cpu_has_bf16, cpu_model_name
 from stnlib.evaluation import test_accuracy
 from stnlib.models import build_model
-from stnlib.models.fourier_conv import FourierConv2d
-from stnlib.models.image_conv import ImageConv2d
 from stnlib.train import Trainer
 
 import isa_stand_in
@@ -96,15 +94,6 @@ def in_fresh_process(function, *args):
         return pool.submit(function, *args).result()
 
 
-def with_original_layers(model: torch.nn.Module) -> torch.nn.Module:
-    """``model`` with every ``ImageConv2d`` and ``FourierConv2d`` turned back into the plain ``nn.Conv2d``
-    the original code uses (same weights and function; only the kernels that compute them differ)."""
-    for module in model.modules():
-        if isinstance(module, (ImageConv2d, FourierConv2d)):
-            module.__class__ = torch.nn.Conv2d
-    return model
-
-
 def original_whole_command(epochs: int, seed: int, same_model: bool = False) -> float:
     """Seconds for the original's whole command: training, a test pass per epoch, 10 final passes."""
     data = load_dataset("mnist5k")
@@ -129,9 +118,7 @@ def stnlib_whole_command(epochs: int, seed: int, precision: str) -> float:
 def train_original_path(data, epochs: int, seed: int, same_model: bool = False, after_epoch=lambda model: None):
     torch.manual_seed(seed)
     config = RunConfig(**FLAGSHIP, epochs=epochs, seed=seed)
-    model = build_model(config, data.spec)
-    if not same_model:
-        with_original_layers(model)
+    model = build_model(config, data.spec, cpu_fast_paths=same_model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     loader = DataLoader(PILDigits(data.train_images, data.train_labels), batch_size=256, shuffle=True,
                         num_workers=4, generator=torch.Generator().manual_seed(seed), persistent_workers=True,
@@ -192,9 +179,7 @@ def matmul_flops(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
 def training_flops_per_image(data, original_layers: bool = False) -> float:
     """Forward + backward FLOPs of one training image (convolutions and matmuls, as counted by torch), with
     stnlib's layers (the second convolution's products in the Fourier domain) or the original's."""
-    model = build_model(RunConfig(**FLAGSHIP, epochs=1), data.spec)
-    if original_layers:
-        with_original_layers(model)
+    model = build_model(RunConfig(**FLAGSHIP, epochs=1), data.spec, cpu_fast_paths=not original_layers)
     x, y = data.train_images[:64], data.train_labels[:64]
     with FlopCounterMode(display=False) as counter:
         F.cross_entropy(model(x), y).backward()

@@ -1,10 +1,12 @@
 """fourier_conv2d and FourierConv2d: the convolution of nn.Conv2d through the Fourier domain of a small canvas."""
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stnlib.models import STNetwork
+from stnlib.models import STNetwork, plain_layers, use_cpu_fast_paths
 from stnlib.models.fourier_conv import FourierConv2d, fourier_conv2d, fourier_matrices, fourier_pays
 
 
@@ -77,13 +79,38 @@ def test_other_cases_take_nn_conv2ds_path_to_the_bit(case):
 
 def test_the_cnn_trains_its_second_convolution_through_the_fourier_domain():
     torch.manual_seed(0)
-    net = STNetwork("CNN", (1, 28, 28), 10, localization="CNN", stn_placement=[0])
+    net = use_cpu_fast_paths(STNetwork("CNN", (1, 28, 28), 10, localization="CNN", stn_placement=[0]))
     assert [type(net.layers[i]).__name__ for i in (0, 3)] == ["ImageConv2d", "FourierConv2d"]
     plain = STNetwork("CNN", (1, 28, 28), 10, localization="CNN", stn_placement=[0])
-    plain.layers[3].__class__ = nn.Conv2d
+    assert [type(plain.layers[i]) for i in (0, 3)] == [nn.Conv2d, nn.Conv2d]  # the paper's layers
     plain.load_state_dict(net.state_dict())
     images, labels = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
     for model in (net, plain):
         F.cross_entropy(model(images), labels).backward()
     for (name, ours), theirs in zip(net.named_parameters(), plain.parameters()):
         torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("options", [dict(localization="FCN", stn_placement=[0]),
+                                     dict(localization="FCN", stn_placement=[6], st_mode="deep"),
+                                     dict(model="CNNb", localization="FCN", stn_placement=[1], st_mode="loop")],
+                         ids=["STN-C0", "STN-DL2", "CNNb STN-SL1"])
+def test_fast_and_plain_forms_of_the_paper_cnn_agree(options):
+    """build_model's fast CPU forms: the same state dict, the same outputs in evaluation, and gradients
+    equal to rounding in training; plain_layers gives the paper's nn.Conv2d back."""
+    options = {"model": "CNN", **options}
+    torch.manual_seed(0)
+    fast = use_cpu_fast_paths(STNetwork(options.pop("model"), (1, 28, 28), 10, **options))
+    fast_convs = [type(m).__name__ for m in fast.modules() if isinstance(m, nn.Conv2d)]
+    assert fast_convs.count("ImageConv2d") == 1 + (options.get("st_mode") == "deep")  # DL's copy too
+    assert "FourierConv2d" in fast_convs
+    plain = plain_layers(copy.deepcopy(fast))
+    assert {type(m) for m in plain.modules() if isinstance(m, nn.Conv2d)} == {nn.Conv2d}
+    assert fast.state_dict().keys() == plain.state_dict().keys()
+    images, labels = torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))
+    with torch.no_grad():
+        assert torch.equal(fast.eval()(images), plain.eval()(images))
+    for model in (fast.train(), plain.train()):
+        F.cross_entropy(model(images), labels).backward()
+    for (name, ours), theirs in zip(fast.named_parameters(), plain.parameters()):  # equal up to fp32 rounding
+        assert (ours.grad - theirs.grad).abs().max() <= 1e-5 * theirs.grad.abs().max() + 1e-7, name

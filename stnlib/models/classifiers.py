@@ -1,12 +1,11 @@
-"""Classifiers of the MNIST family: CNN, CNNb and FCN."""
+"""Classifiers of the MNIST family: CNN, CNNb and FCN, with the paper's layers (``build_model`` gives the
+CNN's convolutions their CPU fast forms, ``stnlib.models.cpu_fast_paths``)."""
 from __future__ import annotations
 
 import math
 
 from torch import nn
 
-from .fourier_conv import FourierConv2d
-from .image_conv import ImageConv2d
 from .registry import ClassifierLayers, register_classifier
 
 
@@ -18,8 +17,8 @@ def linear_head(num_classes: int):
 def cnn(in_shape, params, num_classes):
     channels = in_shape[0]
     layers = [
-        ImageConv2d(channels, params[0], kernel_size=9), nn.MaxPool2d(2), nn.ReLU(),
-        FourierConv2d(params[0], params[1], kernel_size=7), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(channels, params[0], kernel_size=9), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(params[0], params[1], kernel_size=7), nn.MaxPool2d(2), nn.ReLU(),
     ]
     return ClassifierLayers(layers, linear_head(num_classes), blocks=(0, 3, 6))
 
@@ -28,9 +27,9 @@ def cnn(in_shape, params, num_classes):
 def cnn_batchnorm(in_shape, params, num_classes):
     channels = in_shape[0]
     layers = [
-        nn.Sequential(ImageConv2d(channels, params[0], kernel_size=9), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Sequential(nn.Conv2d(channels, params[0], kernel_size=9), nn.MaxPool2d(2), nn.ReLU(),
                       nn.BatchNorm2d(params[0])),
-        nn.Sequential(FourierConv2d(params[0], params[1], kernel_size=7), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Sequential(nn.Conv2d(params[0], params[1], kernel_size=7), nn.MaxPool2d(2), nn.ReLU(),
                       nn.BatchNorm2d(params[1])),
     ]
     return ClassifierLayers(layers, linear_head(num_classes), blocks=(0, 1, 2))
