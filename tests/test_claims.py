@@ -197,6 +197,14 @@ def test_notebook_05_decides_c4_as_a_trend_and_c5_with_a_reason(claim, changes, 
         assert row.measured.startswith("8 seeds, equal rates recipe: STN-C0x2 − STN-C0")
 
 
+def test_c4_says_which_st_undoes_less_at_depth_2():
+    recorded = decisive_results(profile_recipe=-1, equal_rates=-1)
+    recorded[DECISIVE_NOTEBOOK]["depth"]["equal rates"]["angle_fits"]["STN-SL2"] = fits(0.5, 0.8)
+    reason = {r.claim: r for r in claims_table(recorded)}["C4"].reason
+    assert "STN-SL2's ST undoes less of each rotation than STN-DL2's (mean slope 0.50 against 0.90)" in reason
+    assert "undoes less" not in {r.claim: r for r in claims_table(decisive_results(equal_rates=-1))}["C4"].reason
+
+
 def test_without_notebook_05_c4_and_c5_say_what_they_leave_out():
     rows = {r.claim: r for r in claims_table(results(c4=-1))}
     assert rows["C4"].verdict == NOT_REPRODUCED and "one depth (k = 2)" in rows["C4"].reason

@@ -168,9 +168,22 @@ def _c4_trend(trends: dict[str, dict]) -> tuple[str, str, str]:
     if len(set(verdicts.values())) > 1:
         reason = "depends on the recipe: " + ", ".join(f"{v} under the {name} recipe" for name, v in verdicts.items())
     elif verdict != REPRODUCED:
-        reason = (f"the same under {' and '.join(f'the {name} recipe' for name in verdicts)}, at depths k = 1 and 2; "
-                  "deeper k and the paper's scale are not measured")
+        reason = (f"the same under {' and '.join(f'the {name} recipe' for name in verdicts)}, at depths k = 1 and 2"
+                  + _slopes_at_depth_2(list(trends.values())[-1]["angle_fits"])
+                  + "; deeper k and the paper's scale are not measured")
     return " — ".join(parts), verdict, reason
+
+
+def _slopes_at_depth_2(fits: dict[str, list[dict]]) -> str:
+    """``"; STN-SL2's ST undoes less of each rotation than STN-DL2's (mean slope a against b)"`` where it
+    does, by more than ``WORSE_BY``, or the other way round; ``""`` otherwise."""
+    slope = {label.split(" ")[0]: statistics.mean(f["slope"] for f in seeds) for label, seeds in fits.items()}
+    shared, separate = slope.get("STN-SL2"), slope.get("STN-DL2")
+    if shared is None or separate is None or abs(shared - separate) <= WORSE_BY:
+        return ""
+    less, more = ("STN-SL2", "STN-DL2") if shared < separate else ("STN-DL2", "STN-SL2")
+    return (f"; {less}'s ST undoes less of each rotation than {more}'s (mean slope {min(shared, separate):.2f} "
+            f"against {max(shared, separate):.2f})")
 
 
 def claim_c5(results) -> tuple[str, str, str]:
