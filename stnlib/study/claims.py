@@ -149,8 +149,13 @@ def claim_c4(results) -> tuple[str, str, str]:
             "one depth (k = 2) under the profile's recipe; notebook 05 measures the trend and the recipe's part")
 
 
+def mean_slopes(fits: dict[str, list[dict]]) -> dict[str, float]:
+    """Recorded angle fits (label -> one fit per seed) -> label -> the mean slope over seeds."""
+    return {label: statistics.mean(f["slope"] for f in seeds) for label, seeds in fits.items()}
+
+
 def _mean_slopes(fits: dict[str, list[dict]]) -> str:
-    return ", ".join(f"{label} {statistics.mean(f['slope'] for f in seeds):.2f}" for label, seeds in fits.items())
+    return ", ".join(f"{label} {slope:.2f}" for label, slope in mean_slopes(fits).items())
 
 
 def _c4_trend(trends: dict[str, dict]) -> tuple[str, str, str]:
@@ -177,7 +182,7 @@ def _c4_trend(trends: dict[str, dict]) -> tuple[str, str, str]:
 def _slopes_at_depth_2(fits: dict[str, list[dict]]) -> str:
     """``"; STN-SL2's ST undoes less of each rotation than STN-DL2's (mean slope a against b)"`` where it
     does, by more than ``WORSE_BY``, or the other way round; ``""`` otherwise."""
-    slope = {label.split(" ")[0]: statistics.mean(f["slope"] for f in seeds) for label, seeds in fits.items()}
+    slope = {label.split(" ")[0]: value for label, value in mean_slopes(fits).items()}
     shared, separate = slope.get("STN-SL2"), slope.get("STN-DL2")
     if shared is None or separate is None or abs(shared - separate) <= WORSE_BY:
         return ""
@@ -219,7 +224,7 @@ def _c5_reason(helps: PairedComparison, rich: PairedComparison, fits: dict[str, 
                        "less than this scale resolves")
     elif helps.direction == -1:
         reasons.append("a second iteration lowers accuracy")
-    slope = {label: statistics.mean(f["slope"] for f in seeds_fits) for label, seeds_fits in fits.items()}
+    slope = mean_slopes(fits)
     shared, iterated = slope.get("STN-SL2"), slope.get("STN-C0x2")
     if rich.direction != 1 and shared is not None and iterated is not None:
         undoes = "less" if shared < iterated - WORSE_BY else "about as much"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 
 from ..evaluation import PairedComparison, paired_interaction
-from .claims import DECISIVE_NOTEBOOK  # the notebook's name, and the key its numbers are recorded under
+from .claims import DECISIVE_NOTEBOOK, mean_slopes  # DECISIVE_NOTEBOOK: the notebook, and the key of its numbers
 from .session import Study
 from .variants import DEPTH_TREND, DL1, DL2, EQUAL_RATES, ITERATION_VARIANTS, PROFILE_RECIPE, SL1, SL2, Recipe
 
@@ -82,7 +82,7 @@ def seeds_frame(recorded: dict):
         fits = recorded["angle_fits"][label]
         rows.append({"variant": label, "seeds": len(accuracies), "accuracy": round(statistics.mean(accuracies), 4),
                      "std over seeds": round(statistics.stdev(accuracies), 4) if len(accuracies) > 1 else None,
-                     "ST slope": round(statistics.mean(f["slope"] for f in fits), 2),
+                     "ST slope": round(mean_slopes({label: fits})[label], 2),
                      "ST r": round(statistics.mean(f["correlation"] for f in fits), 2)})
     return pd.DataFrame(rows)
 
@@ -100,5 +100,4 @@ def iterations_with_more_seeds(study: Study, seeds: int) -> dict:
 
 
 __all__ = ["C5_RECIPE", "C5_VARIANTS", "DECISIVE_NOTEBOOK", "TREND_RECIPES", "TREND_VARIANTS", "comparisons_frame",
-           "depth_trend", "seeds_frame", "trend_rows",
-           "iterations_with_more_seeds", "trend_frame"]
+           "depth_trend", "iterations_with_more_seeds", "seeds_frame", "trend_frame", "trend_rows"]
