@@ -14,6 +14,7 @@ from .errors import ConfigError
 
 OPTIMIZERS = ("sgd", "nesterov", "adam")
 PRECISIONS = ("auto", "fp32", "bf16")
+RUN_GROUPS = ("auto", "together", "apart")
 ORIGINAL_NO_LOCALIZATION = "false"  # the original CLI's word for "no ST"; None everywhere in Python
 MAX_SEED = 2**32 - 1  # seeds (and seed + run) must fit torch's and numpy's generators
 MAX_EVAL_PASSES = 1000  # the original scores 10; each pass is a full sweep of the test set
@@ -126,6 +127,9 @@ class RunConfig:
     precision: str = option("auto", group="stnlib", help="fp32, bf16 (autocast), or auto: the faster of the two "
                             "for this model on this machine, measured in a few training steps on first use and "
                             "cached in the data root")
+    run_group: str = option("auto", group="stnlib", help="how --runs N train: together (one stacked model, one "
+                            "step for all), apart (one after another), or auto: together on CUDA, apart on the "
+                            "CPU, where that is faster (docs/speed.md)")
     eval_passes: int = option(10, group="stnlib", help="rotated test passes for the final accuracy (at most 1000)")
     limit: int | None = option(None, group="stnlib", help="use only the first N training and N test images")
 
@@ -213,6 +217,8 @@ class RunConfig:
             raise ConfigError("--optimizer nesterov needs a --momentum > 0, e.g. --momentum 0.9")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
+        if self.run_group not in RUN_GROUPS:
+            raise ConfigError(f"unknown --run-group {self.run_group!r}; choose from {', '.join(RUN_GROUPS)}")
         if self.loop and self.deep:
             raise ConfigError("--loop and --deep exclude each other: choose STN-SL (--loop) or STN-DL (--deep)")
         if self.has_st and not self.stn_placement:

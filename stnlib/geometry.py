@@ -18,10 +18,29 @@ Conventions used throughout stnlib:
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from typing import Iterator
+
 import torch
 import torch.nn.functional as F
 
 ALIGN_CORNERS = False
+
+# Inside ``vmap`` (run groups) a tensor cannot be read on the host, so ``warp`` cannot stop a
+# non-finite theta before sampling; ``nonfinite_theta_propagates`` makes it carry the NaN to its output instead.
+_NONFINITE_PROPAGATES = contextvars.ContextVar("nonfinite_theta_propagates", default=False)
+
+
+@contextlib.contextmanager
+def nonfinite_theta_propagates() -> Iterator[None]:
+    """Within the block ``warp`` never reads ``theta`` on the host (as ``torch.func.vmap`` requires): a
+    non-finite theta samples outside the image and makes its image's output NaN, so the loss shows it."""
+    token = _NONFINITE_PROPAGATES.set(True)
+    try:
+        yield
+    finally:
+        _NONFINITE_PROPAGATES.reset(token)
 
 
 def identity_theta(batch_size: int = 1, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -118,21 +137,42 @@ def warp(x: torch.Tensor, theta: torch.Tensor, size: tuple[int, int] | None = No
         size: output ``(H', W')``; defaults to ``(H, W)``.
         padding_mode: ``"zeros"``, ``"border"`` or ``"reflection"``.
     Returns:
-        ``(B, C, H', W')`` in ``x``'s dtype. The grid is always built in float32.
+        ``(B, C, H', W')`` in ``x``'s dtype. The grid is built in float32 (float64 for float64 ``x``).
     Raises:
         FloatingPointError: on the CPU, when ``theta`` holds NaN or infinity.
     """
     batch, channels, height, width = x.shape
     out_h, out_w = size if size is not None else (height, width)
-    if x.device.type == "cpu" and not bool(torch.isfinite(theta).all()):
+    propagate = _NONFINITE_PROPAGATES.get()
+    if x.device.type == "cpu" and not propagate and not bool(torch.isfinite(theta).all()):
         # grid_sample's CPU kernels read out of bounds on NaN coordinates: stop here instead.
         raise FloatingPointError("theta is not finite (the localization network diverged)")
+    precision = torch.float64 if x.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=x.device.type, enabled=False):
-        grid = F.affine_grid(theta.float(), [batch, channels, out_h, out_w],
-                             align_corners=ALIGN_CORNERS)
-        out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode=padding_mode,
+        theta = theta.to(precision)
+        grid = sampling_grid(theta, out_h, out_w)
+        if propagate:
+            grid = torch.where(torch.isfinite(grid), grid, 2.0)  # outside the image: safe to sample
+        out = F.grid_sample(x.to(precision), grid, mode="bilinear", padding_mode=padding_mode,
                             align_corners=ALIGN_CORNERS)
+        if propagate:
+            out = out + 0.0 * theta.sum(dim=(1, 2)).reshape(-1, 1, 1, 1)  # NaN where theta is not finite
     return out.to(x.dtype)
+
+
+def sampling_grid(theta: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Where each output pixel samples: ``(B, 2, 3)`` -> ``(B, height, width, 2)`` of normalised ``(x, y)``.
+
+    Bit for bit ``F.affine_grid(theta, (B, C, height, width), align_corners=False)``, built as one
+    batched product, which ``torch.func.vmap`` batches (``affine_grid`` has no batching rule).
+    """
+    def coordinates(n: int) -> torch.Tensor:  # pixel centres, as affine_grid computes them
+        return torch.linspace(-1, 1, n, device=theta.device, dtype=theta.dtype) * (n - 1) / n
+
+    ys, xs = torch.meshgrid(coordinates(height), coordinates(width), indexing="ij")
+    base = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(1, height * width, 3)
+    grid = base.expand(theta.shape[0], -1, -1).bmm(theta.transpose(1, 2))
+    return grid.reshape(theta.shape[0], height, width, 2)
 
 
 def rotate(x: torch.Tensor, angle: torch.Tensor | float, padding_mode: str = "zeros") -> torch.Tensor:

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    logits = logits.float()
+    """Cross-entropy, computed in float32 (float64 for float64 logits) whatever the autocast dtype."""
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     if logits.dim() == 3:
         return sum(F.cross_entropy(logits[:, k], labels[:, k], reduction=reduction) for k in range(logits.shape[1]))
     return F.cross_entropy(logits, labels, reduction=reduction)

@@ -70,7 +70,7 @@ def test_resume_over_a_corrupt_history_writes_it_again_from_the_checkpoint(finis
 def test_ctrl_c_before_the_run_folder_is_claimed_offers_no_resume(tmp_path, capsys, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(stnlib.train, "load_dataset", interrupted)
+    monkeypatch.setattr(stnlib.train.invocation, "load_dataset", interrupted)
     assert learn.main(SMALL + ["-e", "1", "-n", str(tmp_path / "run")]) == 130
     line = one_line(capsys)
     assert "nothing was written" in line and "Resume with" not in line

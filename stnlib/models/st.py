@@ -39,9 +39,11 @@ class Localization(nn.Module):
         features = self.body(self.prefix(x)).flatten(1)
         # theta in fp32 even under bf16 autocast: bf16 steps near 1 are 2**-7, too coarse for theta.
         with torch.autocast(device_type=features.device.type, enabled=False):
-            theta = (self.affine(features.float()) + self.identity).view(-1, 2, 3)
-        if self.grad_scale != 1.0 and theta.requires_grad:
-            theta.register_hook(lambda grad: grad * self.grad_scale)
+            features = features.to(torch.promote_types(features.dtype, torch.float32))
+            theta = (self.affine(features) + self.identity).view(-1, 2, 3)
+        if self.grad_scale != 1.0:  # the same theta; its gradient times grad_scale
+            frozen = theta.detach()
+            theta = frozen + (theta - frozen) * self.grad_scale  # no hook: torch.func.vmap batches this
         return theta
 
     @torch.no_grad()

@@ -1,41 +1,33 @@
-"""The training loop: one ``RunConfig`` in, a run folder out.
-
-Read top to bottom: ``fit`` prepares the folder and data and trains each run;
-``Trainer`` owns one run's model, optimizer, scheduler and random state, trains
-epoch by epoch, and checkpoints after every epoch (and at the next batch
-boundary when interrupted). Data lives on the training device and every
-transformation is applied to whole batches there.
+"""One run's training: ``Trainer`` owns a run's model, optimizer, scheduler and random state, trains
+epoch by epoch, and checkpoints after every epoch (and at the next batch boundary when interrupted).
+Data lives on the training device and every transformation is applied to whole batches there.
 """
 from __future__ import annotations
 
 import math
 import random
-import re
 import signal
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
-from . import runs
-from .config import RunConfig
-from .data import Batch, BatchLoader, ImageData, augmentation_for, default_data_root, load_dataset
-from .device import autocast, keep_freed_memory_for_reuse, pick_device
-from .errors import ConfigError, RunFolderError, TrainingDiverged
-from .evaluation import Score, evaluate, test_correctness
-from .losses import classification_loss
-from .losses import correct as count_correct
-from .models import STNetwork, build_model
-from .moments import canonicalizing_angle, moment_probability, pretrain_target
-from .precision import choose_precision
+from .. import runs
+from ..config import RunConfig
+from ..data import Batch, BatchLoader, ImageData, augmentation_for, default_data_root
+from ..device import autocast, keep_freed_memory_for_reuse
+from ..errors import ConfigError, RunFolderError, TrainingDiverged
+from ..evaluation import Score, evaluate, test_correctness
+from ..losses import classification_loss
+from ..losses import correct as count_correct
+from ..models import STNetwork, build_model
+from ..moments import canonicalizing_angle, moment_probability, pretrain_target
+from ..precision import choose_precision
 
 READ_BACK_STEPS = 50  # on CUDA: optimizer steps between two host reads of the loss
-
-# Options that may differ between a run and its --resume without changing its result.
-RESUME_MAY_CHANGE = {"device", "data_root", "name", "load_model"}
 
 
 class Interrupted(Exception):
@@ -145,6 +137,13 @@ class EpochProgress:
     seen: int = 0
     seconds: float = 0.0
 
+    def add(self, losses: torch.Tensor, corrects: torch.Tensor, sizes: list[int]) -> None:
+        """Count finished steps: their mean ``losses`` and ``corrects`` ``(steps,)``, of ``sizes`` images."""
+        weights = torch.tensor(sizes, dtype=torch.float64)
+        self.loss_sum += float((losses.double() * weights).sum())
+        self.correct += int(corrects.sum())
+        self.seen += int(weights.sum())
+
 
 @dataclass
 class Trainer:
@@ -157,6 +156,7 @@ class Trainer:
     progress: bool = True
     on_epoch: Callable[[dict], None] | None = None  # called with each finished epoch's history entry
     history: list[dict] = field(default_factory=list)
+    group_size: int = 1  # how many runs train in one step with this one (``stnlib.train.group``)
 
     def __post_init__(self):
         config = self.config
@@ -247,7 +247,7 @@ class Trainer:
                 loss = moment_alignment_error(self.model, batch.images).mean()
                 correct = torch.zeros((), device=self.device)
             else:
-                logits = self.model(batch.images).float()
+                logits = self.model(batch.images)
                 loss = classification_loss(logits, batch.labels)
                 correct = count_correct(logits, batch.labels).sum()
         self.optimizer.zero_grad(set_to_none=True)
@@ -278,13 +278,17 @@ class Trainer:
         batch = Batch(self.data.train_images[index], self.data.train_labels[index], index)
         return self.augmentation(batch, self.generator, angles=angles)
 
-    def train_epoch(self) -> EpochProgress:
+    def begin_epoch(self) -> EpochProgress:
+        """The epoch in progress (a new one draws its sample order); sets this epoch's rotation range."""
         if self.current is None:
             self.current = EpochProgress(order=torch.randperm(len(self.data.train_images), generator=self.generator))
-        progress = self.current
         if self.config.rotation_warmup:
             self.augmentation.max_degrees = self.config.training_rotation_range(self.epoch + 1)
         self.model.train()
+        return self.current
+
+    def train_epoch(self) -> EpochProgress:
+        progress = self.begin_epoch()
         bar = tqdm(total=self.batches_per_epoch, initial=progress.position // self.config.batch_size,
                    desc=f"epoch {self.epoch + 1}/{self.epochs}", leave=False, disable=not self.progress,
                    unit="batch", dynamic_ncols=True)
@@ -319,18 +323,20 @@ class Trainer:
         finite = torch.isfinite(losses)
         if not finite.all():
             bar.close()
-            first = int((~finite).nonzero()[0])
-            batch_number = (progress.position - sum(n for _, _, n in pending[first:])) // self.config.batch_size + 1
-            kept = (f"the checkpoint of epoch {self.epoch} is kept" if self.history and self.folder is not None
-                    else "no epoch had finished, so nothing is kept")
-            raise TrainingDiverged(f"the loss became {losses[first].item()} at epoch {self.epoch + 1}, batch "
-                                   f"{batch_number}; {kept} (try a lower --lr)")
-        sizes = torch.tensor([n for _, _, n in pending], dtype=torch.float64)
-        progress.loss_sum += float((losses * sizes).sum())
-        progress.correct += int(corrects.sum())
-        progress.seen += int(sizes.sum())
+            raise self.diverged(losses, [n for _, _, n in pending], progress)
+        progress.add(losses, corrects, [n for _, _, n in pending])
         bar.update(len(pending))
         bar.set_postfix(loss=f"{losses[-1].item():.3f}", refresh=False)
+
+    def diverged(self, losses: torch.Tensor, sizes: list[int], progress: EpochProgress) -> TrainingDiverged:
+        """The error for a read-back window whose ``losses`` (one per step, of ``sizes`` images each,
+        ending at ``progress.position``) are not all finite: it names the first such batch."""
+        first = int((~torch.isfinite(losses)).nonzero()[0])
+        batch_number = (progress.position - sum(sizes[first:])) // self.config.batch_size + 1
+        kept = (f"the checkpoint of epoch {self.epoch} is kept" if self.history and self.folder is not None
+                else "no epoch had finished, so nothing is kept")
+        return TrainingDiverged(f"the loss became {losses[first].item()} at epoch {self.epoch + 1}, batch "
+                                f"{batch_number}; {kept} (try a lower --lr)")
 
     def test_epoch(self) -> Score:
         """Loss, accuracy and (with STs) the undone-angle fit on the test split, with fresh random
@@ -356,26 +362,30 @@ class Trainer:
         previous = self._install_signal_handlers()
         try:
             while self.epoch < self.epochs:
-                progress = self.train_epoch()
-                score = self.test_epoch()
-                entry = {"epoch": self.epoch + 1, "iteration": self.iteration,
-                         "train_loss": progress.loss_sum / max(progress.seen, 1),
-                         "train_accuracy": (float("nan") if self.config.pretrain
-                                            else progress.correct / max(progress.seen, 1)),
-                         "test_loss": score.loss, "test_accuracy": score.accuracy,
-                         "lr": self.optimizer.param_groups[0]["lr"], "train_seconds": progress.seconds,
-                         "images_per_second": progress.seen / max(progress.seconds, 1e-9)}
-                if math.isfinite(score.angle_slope):
-                    entry.update(angle_slope=score.angle_slope, angle_r=score.angle_r)
-                self.history.append(entry)
-                self.epoch, self.current = self.epoch + 1, None
-                self.save_checkpoint()
-                self.log(format_epoch(entry, self.epochs))
-                if self.on_epoch is not None:
-                    self.on_epoch(entry)
+                self.close_epoch(self.train_epoch())
             return self.finish(time.perf_counter() - wall_start)
         finally:
             _restore_signal_handlers(previous)
+
+    def close_epoch(self, progress: EpochProgress) -> dict:
+        """After an epoch's last batch: score the test split, add the history entry, checkpoint, report."""
+        score = self.test_epoch()
+        entry = {"epoch": self.epoch + 1, "iteration": self.iteration,
+                 "train_loss": progress.loss_sum / max(progress.seen, 1),
+                 "train_accuracy": (float("nan") if self.config.pretrain
+                                    else progress.correct / max(progress.seen, 1)),
+                 "test_loss": score.loss, "test_accuracy": score.accuracy,
+                 "lr": self.optimizer.param_groups[0]["lr"], "train_seconds": progress.seconds,
+                 "images_per_second": progress.seen / max(progress.seconds, 1e-9)}
+        if math.isfinite(score.angle_slope):
+            entry.update(angle_slope=score.angle_slope, angle_r=score.angle_r)
+        self.history.append(entry)
+        self.epoch, self.current = self.epoch + 1, None
+        self.save_checkpoint()
+        self.log(format_epoch(entry, self.epochs))
+        if self.on_epoch is not None:
+            self.on_epoch(entry)
+        return entry
 
     def finish(self, wall_seconds: float) -> RunResult:
         self._stop_if_requested()
@@ -392,7 +402,8 @@ class Trainer:
                    "final_train_accuracy": self.history[-1]["train_accuracy"] if self.history else None,
                    "train_images_per_second": trained_images / train_seconds if train_seconds else None,
                    "train_seconds": train_seconds, "wall_seconds": wall_seconds,
-                   "threads": torch.get_num_threads()}  # the CPU's numbers depend on it (summation order)
+                   "threads": torch.get_num_threads(),
+                   "group_size": self.group_size}  # the CPU's numbers depend on it (summation order)
         if self.folder is not None:
             runs.save_torch(self.folder / runs.FINAL, {"model": self.model.state_dict(),
                                                        "extra_iterations": self.model.extra_iterations})
@@ -450,128 +461,3 @@ def format_epoch(entry: dict, epochs: int) -> str:
     return (f"epoch {entry['epoch']}/{epochs}  train loss {entry['train_loss']:.4f} "
             f"acc {entry['train_accuracy']:.4f}  test loss {entry['test_loss']:.4f} "
             f"acc {entry['test_accuracy']:.4f}  {entry['images_per_second']:,.0f} img/s")
-
-
-# ----- a whole invocation --------------------------------------------------------------
-def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: ImageData | None = None,
-        log: Callable[[str], None] = print, progress: bool = True,
-        on_epoch: Callable[[dict], None] | None = None) -> list[RunResult]:
-    """Train ``config.runs`` runs into the run folder ``config.name``; see ``stnlib.runs`` for its layout.
-
-    ``log`` receives every line of the CLI's output, ``on_epoch`` each finished epoch's history entry
-    (``epoch`` counts from 1; ``test_accuracy``, ``train_loss``, ... as in ``history.json``).
-
-    Everything that can be checked is checked before the folder is touched; a new run that fails
-    before its first checkpoint (bad data found late, out of memory, a diverged first epoch) takes
-    its folder back, so the corrected command can be run as it is.
-    """
-    config.validate()
-    if resume and overwrite:
-        raise RunFolderError("--resume and --overwrite exclude each other")
-    device = pick_device(config.device)
-    folder = Path(config.name)
-    if resume:
-        config = _resumable_config(folder, config)
-    if config.seed is None:
-        config = replace(config, seed=random.randrange(2**31))
-    data = data if data is not None else load_dataset(config.dataset, config.data_root)
-    if config.limit:
-        data = data.head(config.limit, config.limit)
-    architecture = _check_before_training(config, data)
-    runs.prepare_folder(folder, resume=resume, overwrite=overwrite)
-    if not resume:
-        runs.claim_folder(folder, {"config": config.to_dict(), "architecture": architecture,
-                                  "data": vars(data.spec), "versions": runs.versions()})
-    log(f"{config.model} classifier, {architecture}, on {config.dataset} ({device})")
-    try:
-        data = data.to(device)
-        results = [_train_run(config, data, device, r, run_dir, resume, log, progress, on_epoch)
-                   for r, run_dir in enumerate(runs.run_dirs(folder, config.runs))]
-    except BaseException as error:
-        if not resume:
-            runs.release_unstarted_folder(folder)
-        memory = _out_of_memory(error, "training") if isinstance(error, (RuntimeError, MemoryError)) else None
-        if memory is not None:
-            raise memory from None
-        raise
-    if config.runs > 1:
-        accuracies = [r.metrics["test_accuracy"] for r in results]
-        runs.save_json(folder / runs.METRICS, {"test_accuracy_runs": accuracies, "architecture": architecture})
-    return results
-
-
-def _check_before_training(config: RunConfig, data: ImageData) -> str:
-    """Fail fast, before the run folder is touched, on what can be known from the options and the
-    data alone; returns the model's readable architecture."""
-    batches = math.ceil(len(data.train_images) / config.batch_size)
-    if config.iterations and config.iterations < batches:
-        raise ConfigError(f"--iterations {config.iterations} is less than one epoch ({batches} batches of "
-                          f"{config.batch_size}); training runs whole epochs, so give at least {batches}")
-    data.check_labels()
-    augmentation_for(config, data)  # transformations the dataset does not take
-    try:
-        probe = build_model(config, data.spec)  # impossible models
-    except (RuntimeError, MemoryError) as error:
-        raise _out_of_memory(error, "building the model") or error
-    if config.load_model:
-        load_weights(probe, config.load_model)  # unusable weights
-    return probe.architecture
-
-
-def _out_of_memory(error: BaseException, doing: str) -> ConfigError | None:
-    """A one-line ``ConfigError`` for an allocation that failed while ``doing``, else ``None``."""
-    text = str(error)
-    if not (isinstance(error, MemoryError) or "allocate" in text or "out of memory" in text):
-        return None
-    wanted = re.search(r"allocate (\d+) bytes", text)
-    size = f" ({int(wanted.group(1)) / 2**30:,.1f} GiB at once)" if wanted else ""
-    return ConfigError(f"out of memory while {doing}{size}; use a smaller --batch-size or --model-parameters")
-
-
-def _train_run(config: RunConfig, data: ImageData, device: torch.device, r: int, run_dir: Path, resume: bool,
-               log: Callable[[str], None], progress: bool, on_epoch) -> RunResult:
-    """Train (or, with ``resume``, finish) run ``r`` of ``config`` in ``run_dir``."""
-    if resume and (run_dir / runs.METRICS).is_file():
-        return RunResult(run_dir, _finished_history(run_dir), runs.read_json(run_dir / runs.METRICS))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(config, data, device, seed=config.seed + r, folder=run_dir, log=log, progress=progress,
-                      on_epoch=on_epoch)
-    if resume and (run_dir / runs.CHECKPOINT).is_file():
-        trainer.load_state_dict(runs.read_torch(run_dir / runs.CHECKPOINT), run_dir / runs.CHECKPOINT)
-        runs.save_json(run_dir / runs.HISTORY, trainer.history)  # the checkpoint's is the whole history
-        if trainer.epoch < trainer.epochs:
-            log(f"resuming run {r} at epoch {trainer.epoch + 1} of {trainer.epochs}")
-        else:
-            log(f"resuming run {r}: all {trainer.epochs} epochs are trained; the final evaluation is left")
-    result = trainer.run()
-    metrics = result.metrics
-    line = f"run {r}: test accuracy {metrics['test_accuracy']} (mean of {config.eval_passes} passes)"
-    if metrics["original_reports"] != "test_accuracy":
-        line += f"; the original printed the last epoch's single pass: {metrics['last_epoch_test_accuracy']}"
-    log(line)
-    return result
-
-
-def _finished_history(run_dir: Path) -> list[dict]:
-    """``history.json`` of a finished run; a damaged one is written again from the checkpoint."""
-    try:
-        return runs.read_json(run_dir / runs.HISTORY)
-    except RunFolderError:
-        if not (run_dir / runs.CHECKPOINT).is_file():
-            raise
-    history = runs.read_torch(run_dir / runs.CHECKPOINT).get("history", [])
-    runs.save_json(run_dir / runs.HISTORY, history)
-    return history
-
-
-def _resumable_config(folder: Path, config: RunConfig) -> RunConfig:
-    """The saved configuration of ``folder``, after checking the new command means the same run."""
-    if not (folder / runs.CONFIG).is_file():
-        raise RunFolderError(f"cannot resume: {folder} holds no run ({runs.CONFIG} is missing)")
-    saved = RunConfig.from_dict(runs.read_run_config(folder)["config"])
-    differing = [k for k, v in config.to_dict().items()
-                 if k not in RESUME_MAY_CHANGE and v != getattr(saved, k) and not (k == "seed" and v is None)]
-    if differing:
-        raise RunFolderError(f"cannot resume {folder} with other options ({', '.join(differing)}); "
-                             f"use the command that started it, or --overwrite")
-    return replace(saved, device=config.device, data_root=config.data_root)

@@ -1,0 +1,225 @@
+"""Run groups: the runs of one configuration trained as one stacked model, in one step.
+
+The R runs' parameters and buffers are stacked along a new first axis
+(``torch.func.stack_module_state``), and the network is applied to each run's own batch with
+``torch.func.vmap`` over ``functional_call``: the R runs' convolutions become one grouped
+convolution, their linear layers one batched product. The loss is the sum of the runs' mean losses,
+so each run's parameters receive exactly their own gradient; SGD (momentum, weight decay) and Adam
+act elementwise, so one optimizer over the stacked tensors updates each run as its own would.
+
+Each run keeps its ``Trainer``: its initialisation, sample order and angles (its own generator),
+learning-rate schedule, history, checkpoints and run folder. At the end of every epoch, and when
+stopped, the stacked state is written back into the runs' trainers, which score, checkpoint and
+report exactly as a run trained alone does, so ``--resume`` may continue a run alone or in a group.
+A run whose loss stops being finite leaves the group with its last checkpoint kept; the others go on.
+
+Shapes inside the step: images ``(R, B, C, H, W)``, labels ``(R, B)``, losses and counts ``(R,)``.
+"""
+from __future__ import annotations
+
+import copy
+import signal
+import time
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+from tqdm.auto import tqdm
+
+from .. import geometry
+from ..config import RunConfig
+from ..device import autocast
+from ..errors import TrainingDiverged
+from ..losses import classification_loss
+from ..losses import correct as count_correct
+from ..models import NetworkSpec, STNetwork, build_model, plain_layers
+from .trainer import Interrupted, RunResult, Trainer, build_scheduler
+
+def group_obstacle(config: RunConfig, spec: NetworkSpec | None = None, model: STNetwork | None = None) -> str | None:
+    """Why the runs of ``config`` cannot train as one group (``None``: they can). ``model`` (or one built
+    from ``spec``) is looked at for layers that draw random numbers."""
+    if config.pretrain:
+        return "--pretrain trains the localization alone"
+    if config.add_iteration:
+        return "--add-iteration grows the model during training"
+    model = model if model is not None else build_model(config, spec, cpu_fast_paths=False)
+    if any(isinstance(m, nn.Dropout) for m in model.modules()):
+        return f"{config.model} has dropout, whose masks a group would draw differently from runs trained alone"
+    return None
+
+
+def trains_together(config: RunConfig, device: torch.device) -> bool:
+    """Whether ``--run-group`` asks for groups here: ``together`` always, ``apart`` never, ``auto`` on
+    CUDA (``benchmarks/gpu_throughput.py`` measures both; on the CPU, runs alone are faster)."""
+    return config.run_group == "together" or (config.run_group == "auto" and device.type == "cuda")
+
+
+def _per_run(key: str, value) -> bool:
+    """Whether an optimizer state entry has one slice per run (Adam's ``step`` count is shared)."""
+    return isinstance(value, torch.Tensor) and key != "step"
+
+
+class RunGroup:
+    """Trains ``trainers`` (runs of one configuration, all at the same epoch and batch) in one step."""
+
+    def __init__(self, trainers: list[Trainer], log: Callable[[str], None] = print, progress: bool = True):
+        first = trainers[0]
+        positions = {(t.epoch, t.iteration, t.current.position if t.current else 0) for t in trainers}
+        if len(positions) > 1:
+            raise ValueError(f"the runs of a group must stand at the same epoch and batch, not {sorted(positions)}")
+        self.trainers = list(trainers)
+        self.config, self.device, self.precision = first.config, first.device, first.precision
+        self.log, self.progress = log, progress
+        self.template = plain_layers(copy.deepcopy(first.model)).to("meta")
+        self.failed: list[Trainer] = []  # runs that left the group, with their errors in ``failures``
+        self.failures: list[TrainingDiverged] = []
+        self.stop_requested = False
+        for trainer in trainers:
+            trainer.group_size = len(trainers)
+        self._stack()
+
+    # ----- between the runs' trainers and the stacked state -----
+    def _stack(self) -> None:
+        """Stack the trainers' models, optimizer states and schedule into the group's."""
+        first = self.trainers[0]
+        self.params, self.buffers = stack_module_state([t.model for t in self.trainers])
+        names = {id(p): name for name, p in first.model.named_parameters()}
+        groups = [{**{k: v for k, v in group.items() if k != "params"},
+                   "params": [self.params[names[id(p)]] for p in group["params"]]}
+                  for group in first.optimizer.param_groups]
+        self.optimizer = type(first.optimizer)(groups)
+        self.scheduler = build_scheduler(self.optimizer, self.config)
+        states = [t.optimizer.state_dict() for t in self.trainers]
+        stacked = {index: {key: torch.stack([s["state"][index][key] for s in states]) if _per_run(key, value)
+                           else value for key, value in entry.items()}
+                   for index, entry in states[0]["state"].items()}
+        self.optimizer.load_state_dict({"state": stacked, "param_groups": states[0]["param_groups"]})
+        self.scheduler.load_state_dict(first.scheduler.state_dict())
+
+    @torch.no_grad()
+    def _write_back(self) -> None:
+        """Give each trainer its slice of the stacked parameters, buffers and optimizer state, and the schedule."""
+        state = self.optimizer.state_dict()
+        for r, trainer in enumerate(self.trainers):
+            for name, tensor in [*trainer.model.named_parameters(), *trainer.model.named_buffers()]:
+                tensor.copy_((self.params if name in self.params else self.buffers)[name][r])
+            own = {index: {key: value[r].clone() if _per_run(key, value) else value for key, value in entry.items()}
+                   for index, entry in state["state"].items()}
+            trainer.optimizer.load_state_dict({"state": own, "param_groups": state["param_groups"]})
+            trainer.scheduler.load_state_dict(self.scheduler.state_dict())
+
+    # ----- training -----
+    def _run_loss(self, params: dict, buffers: dict, images: torch.Tensor, labels: torch.Tensor):
+        """One run's mean loss and number of correct predictions on its batch ``(B, C, H, W)``."""
+        logits = functional_call(self.template, (params, buffers), (images,))
+        return classification_loss(logits, labels), count_correct(logits, labels).sum()
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step of every run on its batch: ``(R, B, C, H, W)``, ``(R, B)`` -> losses and
+        numbers correct, ``(R,)`` each."""
+        with autocast(self.device, self.precision), geometry.nonfinite_theta_propagates():
+            losses, corrects = vmap(self._run_loss)(self.params, self.buffers, images, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        for trainer in self.trainers:
+            trainer.iteration += 1
+        return losses.detach(), corrects
+
+    def train_epoch(self) -> None:
+        """Train every run to the end of its current epoch (the group may shrink on the way)."""
+        for trainer in self.trainers:
+            trainer.begin_epoch()
+        self.template.train()
+        first = self.trainers[0]
+        bar = tqdm(total=first.batches_per_epoch, initial=first.current.position // self.config.batch_size,
+                   desc=f"epoch {first.epoch + 1}/{first.epochs} ({len(self.trainers)} runs)", leave=False,
+                   disable=not self.progress, unit="batch", dynamic_ncols=True)
+        pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (losses, corrects, images per run)
+        start = time.perf_counter()
+        while self.trainers and self.trainers[0].current.position < len(self.trainers[0].current.order):
+            if self.stop_requested:
+                bar.close()
+                self._write_back()
+                for trainer in self.trainers:
+                    trainer.save_checkpoint()
+                first = self.trainers[0]
+                raise Interrupted(f"stopped at epoch {first.epoch + 1}, batch "
+                                  f"{first.current.position // self.config.batch_size + 1}")
+            batches = [t.next_batch(t.current) for t in self.trainers]
+            losses, corrects = self.train_step(torch.stack([b.images for b in batches]),
+                                               torch.stack([b.labels for b in batches]))
+            size = len(batches[0].labels)
+            pending.append((losses, corrects, size))
+            for trainer in self.trainers:
+                trainer.current.position += size
+            done = self.trainers[0].current.position >= len(self.trainers[0].current.order)
+            if len(pending) >= first.read_back_steps or done or self.stop_requested:
+                seconds = self._read_back(pending, bar, start)
+                pending, start = [], start + seconds
+        bar.close()
+
+    def _read_back(self, pending: list, bar, start: float) -> float:
+        """Count the steps in ``pending`` for each run with one host read; a run whose loss stopped being
+        finite leaves the group. Returns the seconds since ``start``."""
+        losses = torch.stack([step_losses for step_losses, _, _ in pending]).double().cpu()  # (steps, R)
+        corrects = torch.stack([step_corrects for _, step_corrects, _ in pending]).double().cpu()
+        seconds = time.perf_counter() - start
+        sizes = [n for _, _, n in pending]
+        finite = torch.isfinite(losses).all(0)
+        for r, trainer in enumerate(self.trainers):
+            if finite[r]:
+                trainer.current.add(losses[:, r], corrects[:, r], sizes)
+                trainer.current.seconds += seconds
+        bar.update(len(pending))
+        bar.set_postfix(loss=f"{losses[-1].mean().item():.3f}", refresh=False)
+        if not finite.all():
+            self._drop([r for r in range(len(self.trainers)) if not finite[r]], losses, sizes)
+        return seconds
+
+    def _drop(self, failed: list[int], losses: torch.Tensor, sizes: list[int]) -> None:
+        """Take the runs ``failed`` out of the group (their checkpoints stay as they were) and go on."""
+        self._write_back()
+        for r in failed:
+            trainer = self.trainers[r]
+            error = trainer.diverged(losses[:, r], sizes, trainer.current)
+            self.failed.append(trainer)
+            self.failures.append(TrainingDiverged(f"{_run_name(trainer)}: {error}"))
+            self.log(f"{_run_name(trainer)} left its group: {error}")
+        self.trainers = [t for r, t in enumerate(self.trainers) if r not in failed]
+        if self.trainers:
+            for trainer in self.trainers:
+                trainer.group_size = len(self.trainers)
+            self._stack()
+
+    def run(self) -> list[RunResult]:
+        """Train the remaining epochs, then score each run and write its final files. Returns the
+        results of the runs that finished; ``failures`` holds the errors of those that diverged."""
+        wall_start = time.perf_counter()
+        previous = self._install_signal_handlers()
+        try:
+            while self.trainers and self.trainers[0].epoch < self.trainers[0].epochs:
+                self.train_epoch()
+                self._write_back()
+                for trainer in self.trainers:
+                    trainer.close_epoch(trainer.current)
+            return [trainer.finish(time.perf_counter() - wall_start) for trainer in self.trainers]
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _install_signal_handlers(self) -> dict:
+        def request_stop(signum, frame):
+            self.stop_requested = True
+            for trainer in self.trainers:
+                trainer.stop_requested = True
+        try:
+            return {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread: no handlers
+            return {}
+
+
+def _run_name(trainer: Trainer) -> str:
+    return f"the run in {trainer.folder}" if trainer.folder is not None else f"the run of seed {trainer.seed}"
