@@ -2,7 +2,9 @@
 
 A grid is ``base`` (training options, named as ``RunConfig`` fields) and ``grid`` (an option -> a
 list of values); its points are the cross product, each one ordinary run folder. Finished runs are
-skipped and unfinished ones resumed; one failing run does not stop the others.
+skipped and unfinished ones resumed; one failing run does not stop the others. With ``group_size``
+above 1, points that differ only in their seed share a task and train as one run group
+(``stnlib.train.group``) where their ``run_group`` asks for it on the task's device.
 """
 from __future__ import annotations
 
@@ -105,9 +107,23 @@ def train_point(config: dict, resume: bool, threads: int) -> dict:
         r.metrics["test_accuracy"] for r in result)}
 
 
+def train_points(configs: list[dict], threads: int) -> list[dict]:
+    """Body of one Ray task for several points of one configuration up to the seed: train them together
+    (``fit_together``); each one's metrics, or ``{"error": ...}`` for a run that diverged."""
+    import torch
+
+    from .train import fit_together
+
+    torch.set_num_threads(max(threads, 1))
+    outcomes = fit_together([RunConfig(**config) for config in configs], log=lambda _: None, progress=False)
+    return [o.metrics if hasattr(o, "metrics") else {"error": f"{type(o).__name__}: {o}"} for o in outcomes]
+
+
 def run_sweep(points: list[Point], address: str | None = None, cpus_per_run: float = 1, gpus_per_run: float = 0,
-              num_cpus: int | None = None, log=print) -> list[Point]:
-    """Train every unfinished point as a Ray task; returns the points with their outcome."""
+              num_cpus: int | None = None, log=print, group_size: int = 1) -> list[Point]:
+    """Train every unfinished point as a Ray task, or with ``group_size`` > 1 every group of up to that
+    many points that differ only in their seed as one task (``cpus_per_run`` and ``gpus_per_run`` are
+    then each task's share); returns the points with their outcome."""
     import ray
 
     todo = []
@@ -125,24 +141,51 @@ def run_sweep(points: list[Point], address: str | None = None, cpus_per_run: flo
         ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
     try:
-        task = ray.remote(train_point).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)
-        pending = {task.remote(vars(p.config), resume, math.ceil(cpus_per_run)): p for p, resume in todo}
+        options = dict(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)
+        threads = math.ceil(cpus_per_run)
+        pending = {}
+        for members in _task_groups(todo, group_size):
+            if len(members) == 1:
+                point, resume = members[0]
+                pending[ray.remote(train_point).options(**options).remote(vars(point.config), resume, threads)] = [point]
+            else:
+                configs = [vars(point.config) for point, _ in members]
+                pending[ray.remote(train_points).options(**options).remote(configs, threads)] = [p for p, _ in members]
+        if group_size > 1:
+            log(f"{len(todo)} runs in {len(pending)} tasks of up to {group_size}")
         capacity = max(1, int(ray.cluster_resources().get("CPU", 1) // max(cpus_per_run, 1e-9)))
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            point = pending.pop(ready[0])
+            members = pending.pop(ready[0])
             try:
-                point.metrics, point.status = ray.get(ready[0]), "done"
-            except Exception as error:  # the run failed; the others go on
-                point.status, point.error = "failed", _one_line(error)
+                outcome = ray.get(ready[0])
+                for point, metrics in zip(members, outcome if isinstance(outcome, list) else [outcome]):
+                    point.status = "failed" if "error" in metrics else "done"
+                    point.metrics, point.error = ({}, metrics["error"]) if "error" in metrics else (metrics, "")
+            except Exception as error:  # the task failed; the others go on
+                for point in members:
+                    point.status, point.error = "failed", _one_line(error)
             done = sum(p.status in ("done", "failed") for p, _ in todo)
             running = min(len(pending), capacity)
-            log(f"[{done}/{len(todo)}] {point.status}: {point.folder.name}"
-                f"{' (' + point.error + ')' if point.error else ''}; running {running}, queued {len(pending) - running}")
+            for point in members:
+                log(f"[{done}/{len(todo)}] {point.status}: {point.folder.name}"
+                    f"{' (' + point.error + ')' if point.error else ''}; running {running}, queued {len(pending) - running}")
     finally:
         if started_here:
             ray.shutdown()
     return points
+
+
+def _task_groups(todo: list[tuple[Point, bool]], size: int) -> list[list[tuple[Point, bool]]]:
+    """``todo`` (point, resumable) in tasks: alone with ``size`` 1, else in groups of up to ``size`` points
+    whose options differ only in the seed."""
+    if size <= 1:
+        return [[item] for item in todo]
+    from .train import seed_groups
+
+    by_config = {id(item[0].config): item for item in todo}
+    return [[by_config[id(config)] for config in group]
+            for group in seed_groups([point.config for point, _ in todo], size)]
 
 
 def _one_line(error: Exception) -> str:

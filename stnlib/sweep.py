@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from . import runs
-from .errors import StnlibError
+from .errors import ConfigError, StnlibError
 from .ray_sweep import expand, grouped_table, load_grid, run_sweep, summary_table, write_summary
 
 
@@ -25,8 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("grid", help="YAML file with base: and grid:")
     parser.add_argument("--out", required=True, help="folder for the run folders and the summary")
     parser.add_argument("--address", default=None, help="a Ray cluster's address (default: start a local Ray)")
-    parser.add_argument("--gpus-per-run", type=float, default=0, help="GPUs each run asks Ray for")
-    parser.add_argument("--cpus-per-run", type=float, default=1, help="CPU cores each run asks Ray for")
+    parser.add_argument("--gpus-per-run", type=float, default=0, help="GPUs each task (a run, or a group) asks Ray for")
+    parser.add_argument("--cpus-per-run", type=float, default=1, help="CPU cores each task asks Ray for")
+    parser.add_argument("--group-size", type=int, default=1,
+                        help="runs that differ only in their seed share a task, up to this many, and train as one "
+                             "run group where their --run-group asks for it (on CUDA by default)")
     parser.add_argument("--num-cpus", type=int, default=None, help="cores a local Ray may use (default: all)")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -35,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         points = expand(base, grid, out)
         runs.ensure_folder(out, "--out folder")
         start = time.perf_counter()
-        points = run_sweep(points, args.address, args.cpus_per_run, args.gpus_per_run, args.num_cpus)
+        if args.group_size < 1:
+            raise ConfigError(f"--group-size must be at least 1, got {args.group_size}")
+        points = run_sweep(points, args.address, args.cpus_per_run, args.gpus_per_run, args.num_cpus,
+                           group_size=args.group_size)
     except StnlibError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 from dataclasses import replace
 
 import pytest
@@ -227,3 +228,53 @@ def test_inside_a_group_a_nonfinite_theta_makes_its_image_nan_instead_of_stoppin
         out = geometry.warp(images, theta)
     assert torch.isnan(out[1]).all() and torch.isfinite(out[[0, 2]]).all()
     assert torch.equal(out[[0, 2]], geometry.warp(images[[0, 2]], theta[[0, 2]]))
+
+
+def _group_of_two(digits) -> list[Trainer]:
+    config = RunConfig(dataset="mnist5k", epochs=1, batch_size=64, rotate=True, localization="CNN",
+                       stn_placement=[0], precision="fp32", eval_passes=1)
+    return [Trainer(config, digits, torch.device("cpu"), seed=s, progress=False, log=lambda _: None) for s in range(2)]
+
+
+def test_when_compiling_the_step_fails_one_line_says_so_and_training_goes_on(digits, monkeypatch):
+    def broken_compile(function, **options):
+        def fails(*args):
+            raise RuntimeError("no compiler here\nmore detail")
+        return fails
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    lines = []
+    results = RunGroup(_group_of_two(digits), log=lines.append, progress=False, compile_step=True).run()
+    failures = [line for line in lines if "compiling the step failed" in line]
+    assert failures == ["--compile-step: compiling the step failed (RuntimeError: no compiler here); "
+                        "training goes on eagerly"]
+    assert len(results) == 2 and all(r.metrics["epochs"] == 1 for r in results)
+
+
+@pytest.mark.slow
+def test_a_compiled_group_step_agrees_with_the_eager_one(digits):
+    eager, compiled = _group_of_two(digits), _group_of_two(digits)
+    curves = []
+    for trainers, compile_step in ((eager, False), (compiled, True)):
+        group = RunGroup(trainers, log=lambda _: None, progress=False, compile_step=compile_step)
+        for trainer in trainers:
+            trainer.begin_epoch()
+        curve = []
+        for _ in range(3):
+            batches = [t.next_batch(t.current) for t in trainers]
+            curve.append(group.train_step(torch.stack([b.images for b in batches]),
+                                          torch.stack([b.labels for b in batches]))[0])
+            for trainer in trainers:
+                trainer.current.position += len(batches[0].labels)
+        curves.append(torch.stack(curve))
+    assert torch.allclose(curves[0], curves[1], atol=1e-4)
+
+
+def test_a_study_on_cuda_trains_the_seeds_of_a_variant_as_groups(tmp_path):
+    from stnlib.study import Study
+    from stnlib.study.variants import C0
+
+    study = Study("smoke", dataset="mnist5k", epochs=1, seeds=3, device="cpu", output=str(tmp_path), log=lambda _: None)
+    configs = [replace(c, run_group="together") for c in study.configs(C0, 3)]  # as auto does on CUDA
+    assert study._train_in_groups(configs, {"mnist5k": study.data}) == 3
+    sizes = [json.loads((Path(c.name) / "metrics.json").read_text())["group_size"] for c in configs]
+    assert sizes == [3, 3, 3]  # the smoke profile's group_size is 5: one group

@@ -92,6 +92,18 @@ def test_an_unfinished_run_is_resumed(tmp_path, local_ray):
     assert (folder / "metrics.json").is_file()
 
 
+def test_the_seeds_of_a_point_share_a_task_and_train_as_one_group(tmp_path, local_ray, capsys):
+    (tmp_path / "g.yaml").write_text(GRID.replace("seed: 0,", "run_group: together, limit: 512,").replace(
+        "grid: {stn_placement: [[0], [0, 0]]}", "grid: {stn_placement: [[0], [0, 0]], seed: [0, 1, 2]}"))
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "g.yaml"), "--out", str(out), "--group-size", "2"]) == 0
+    assert "6 runs in 4 tasks of up to 2" in capsys.readouterr().out
+    sizes = {p.name: json.loads((p / "metrics.json").read_text())["group_size"] for p in out.iterdir() if p.is_dir()}
+    assert sizes == {"stn_placement=0,seed=0": 2, "stn_placement=0,seed=1": 2, "stn_placement=0,seed=2": 1,
+                     "stn_placement=0-0,seed=0": 2, "stn_placement=0-0,seed=1": 2, "stn_placement=0-0,seed=2": 1}
+    assert main([str(tmp_path / "g.yaml"), "--out", str(out), "--group-size", "0"]) == 2
+
+
 @pytest.mark.slow
 def test_the_paper_profile_trains_through_ray(tmp_path, local_ray):
     from stnlib.study import NO_ST, Study

@@ -36,6 +36,9 @@ class Profile:
     # notebook's runs side by side, one process and one thread each (stnlib.study.parallel);
     # "ray": through stnlib.ray_sweep
     runner: str = "local"
+    # On CUDA, the seeds of one variant train as one run group (stnlib.train.group) of up to this many;
+    # on the CPU runs train alone, which is faster there (docs/speed.md).
+    group_size: int = 5
     # Notebook 07, the theory's control: translated and scaled digits (dataset names), trained for
     # ``control_epochs`` (None: ``epochs``, or ``iterations`` where the profile counts those).
     control_datasets: tuple[str, str] = ("translate5k-28", "scale5k-28")

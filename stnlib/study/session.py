@@ -22,11 +22,12 @@ from .. import runs
 from ..config import RunConfig
 from ..data import Batch, ImageData, RandomRotation, augmentation_for, load_dataset
 from ..data.registry import dataset_kind
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainingDiverged
 from ..evaluation import (PairedComparison, Predictions, collect_predictions, orthogonal_fit, paired_comparison,
                           predicted_angles)
 from ..plotting import figure_problems, use_house_style
 from ..device import pick_device
+from ..train import fit_together, seed_groups
 from .parallel import single_thread, train_in_processes, train_one
 from .profiles import get_profile
 from .variants import NO_ST, PROFILE_RECIPE, Recipe, Variant
@@ -206,21 +207,34 @@ class Study:
         ``run``, one after the other. ``datasets``: the data by name (default: this study's).
         Returns how many runs it trained."""
         missing = [c for c in configs if not self._finished_with(Path(c.name), c)]
+        datasets = datasets or {self.profile.dataset: self.data}
         if missing and self._in_processes:
-            train_in_processes(missing, datasets or {self.profile.dataset: self.data},
-                               workers=torch.get_num_threads(), log=self.log)
+            train_in_processes(missing, datasets, workers=torch.get_num_threads(), log=self.log)
             return len(missing)
+        cuda = pick_device(self.profile.device).type == "cuda"
+        if missing and cuda and self.profile.runner != "ray":
+            return self._train_in_groups(missing, datasets)
         if not missing or self.profile.runner != "ray":
             return 0
         from ..ray_sweep import Point, run_sweep
 
         self.log(f"training {len(missing)} runs through Ray")
-        outcome = run_sweep([Point({}, c) for c in missing], gpus_per_run=1 if torch.cuda.is_available() else 0,
-                            log=self.log)
+        outcome = run_sweep([Point({}, c) for c in missing], gpus_per_run=1 if cuda else 0, log=self.log,
+                            group_size=self.profile.group_size if cuda else 1)
         failed = [p for p in outcome if p.status == "failed"]
         if failed:
             raise RuntimeError(f"{len(failed)} run(s) failed, e.g. {failed[0].folder}: {failed[0].error}")
         return len(missing)
+
+    def _train_in_groups(self, configs: list[RunConfig], datasets: dict[str, ImageData]) -> int:
+        """On CUDA: the seeds of each variant as run groups of up to the profile's ``group_size``."""
+        groups = seed_groups(configs, self.profile.group_size)
+        self.log(f"training {len(configs)} runs in {len(groups)} run groups")
+        failed = [o for group in groups for o in fit_together(group, datasets.get(group[0].dataset), log=lambda _: None)
+                  if isinstance(o, TrainingDiverged)]
+        if failed:
+            raise failed[0]
+        return len(configs)
 
     @property
     def _in_processes(self) -> bool:

@@ -63,7 +63,8 @@ def _per_run(key: str, value) -> bool:
 class RunGroup:
     """Trains ``trainers`` (runs of one configuration, all at the same epoch and batch) in one step."""
 
-    def __init__(self, trainers: list[Trainer], log: Callable[[str], None] = print, progress: bool = True):
+    def __init__(self, trainers: list[Trainer], log: Callable[[str], None] = print, progress: bool = True,
+                 compile_step: bool = False):
         first = trainers[0]
         positions = {(t.epoch, t.iteration, t.current.position if t.current else 0) for t in trainers}
         if len(positions) > 1:
@@ -75,6 +76,7 @@ class RunGroup:
         self.failed: list[Trainer] = []  # runs that left the group, with their errors in ``failures``
         self.failures: list[TrainingDiverged] = []
         self.stop_requested = False
+        self.losses = self._compiled_losses() if compile_step else self._losses
         for trainer in trainers:
             trainer.group_size = len(trainers)
         self._stack()
@@ -115,11 +117,32 @@ class RunGroup:
         logits = functional_call(self.template, (params, buffers), (images,))
         return classification_loss(logits, labels), count_correct(logits, labels).sum()
 
+    def _losses(self, params: dict, buffers: dict, images: torch.Tensor, labels: torch.Tensor):
+        """Every run's mean loss and number correct on its batch: ``(R, B, C, H, W)``, ``(R, B)`` -> ``(R,)`` each."""
+        with autocast(self.device, self.precision), geometry.nonfinite_theta_propagates():
+            return vmap(self._run_loss)(params, buffers, images, labels)
+
+    def _compiled_losses(self):
+        """``_losses`` through ``torch.compile``: on CUDA as CUDA graphs (``mode="reduce-overhead"``), which
+        replay the forward and backward passes without launching each kernel from the host. If compiling
+        fails, one line says so and the group trains eagerly."""
+        mode = "reduce-overhead" if self.device.type == "cuda" else "default"
+        compiled = torch.compile(self._losses, mode=mode, dynamic=False)
+
+        def losses(*args):
+            try:
+                return compiled(*args)
+            except Exception as error:  # noqa: BLE001 - any compiler failure: train on without it
+                self.log(f"--compile-step: compiling the step failed ({type(error).__name__}: "
+                         f"{str(error).strip().splitlines()[0][:160] if str(error).strip() else ''}); training goes on eagerly")
+                self.losses = self._losses
+                return self._losses(*args)
+        return losses
+
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step of every run on its batch: ``(R, B, C, H, W)``, ``(R, B)`` -> losses and
         numbers correct, ``(R,)`` each."""
-        with autocast(self.device, self.precision), geometry.nonfinite_theta_propagates():
-            losses, corrects = vmap(self._run_loss)(self.params, self.buffers, images, labels)
+        losses, corrects = self.losses(self.params, self.buffers, images, labels)
         self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
         self.optimizer.step()

@@ -3,6 +3,7 @@ data, and trains each of ``--runs`` runs, one after another or as one group (``s
 """
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
@@ -22,7 +23,7 @@ from .group import RunGroup, group_obstacle, trains_together
 from .trainer import RunResult, Trainer, load_weights
 
 # Options that may differ between a run and its --resume without changing what it trains.
-RESUME_MAY_CHANGE = {"device", "data_root", "name", "load_model", "run_group"}
+RESUME_MAY_CHANGE = {"device", "data_root", "name", "load_model", "run_group", "compile_step"}
 
 
 def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: ImageData | None = None,
@@ -69,6 +70,17 @@ def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: 
         accuracies = [r.metrics["test_accuracy"] for r in results]
         runs.save_json(folder / runs.METRICS, {"test_accuracy_runs": accuracies, "architecture": architecture})
     return results
+
+
+def seed_groups(configs: list[RunConfig], size: int | None = None) -> list[list[RunConfig]]:
+    """``configs`` in groups that ``fit_together`` can train: the same options but ``seed`` and ``name``,
+    at most ``size`` each (``None``: no limit), in the order of each group's first member."""
+    groups: dict[str, list[RunConfig]] = {}
+    for config in configs:
+        key = json.dumps({k: v for k, v in config.to_dict().items() if k not in ("seed", "name")}, sort_keys=True)
+        groups.setdefault(key, []).append(config)
+    size = size or len(configs) or 1
+    return [members[i:i + size] for members in groups.values() for i in range(0, len(members), size)]
 
 
 def fit_together(configs: list[RunConfig], data: ImageData | None = None, log: Callable[[str], None] = print,
@@ -180,7 +192,7 @@ def train_places(places: list[Place], data: ImageData, device: torch.device,
                         for i in unfinished]
             if len({(t.epoch, t.current.position if t.current else 0) for t in trainers}) == 1:
                 log(f"training {', '.join(places[i].label for i in unfinished)} as one group")
-                group = RunGroup(trainers, log=log, progress=progress)
+                group = RunGroup(trainers, log=log, progress=progress, compile_step=config.compile_step)
                 results = dict(zip(map(id, group.trainers), group.run()))  # the runs left in the group
                 failures = dict(zip(map(id, group.failed), group.failures))
                 for i, trainer in zip(unfinished, trainers):
@@ -253,4 +265,5 @@ def _resumable_config(folder: Path, config: RunConfig) -> RunConfig:
     if differing:
         raise RunFolderError(f"cannot resume {folder} with other options ({', '.join(differing)}); "
                              f"use the command that started it, or --overwrite")
-    return replace(saved, device=config.device, data_root=config.data_root, run_group=config.run_group)
+    return replace(saved, device=config.device, data_root=config.data_root, run_group=config.run_group,
+                   compile_step=config.compile_step)
