@@ -41,7 +41,8 @@ def _names(table) -> str:
 
 DIFFERENCES = """\
 where stnlib differs from the original (README: "Where stnlib differs from the original"):
-  --runs N        run r is seeded with seed + r (the original seeds once for all runs)
+  --runs N        run r is seeded with seed + r (the original seeds once for all runs); on CUDA the N runs
+                  train as one run group, one step for all (--run-group apart: one after another)
   test accuracy   metrics.json holds the 10-pass mean and the last epoch's single pass; the original
                   printed the latter for datasets other than MNIST, translated and scaled MNIST
   PlanktonSet     augmentation is one batched bilinear warp with border padding (the original: two PIL
