@@ -18,7 +18,6 @@ Shapes inside the step: images ``(R, B, C, H, W)``, labels ``(R, B)``, losses an
 from __future__ import annotations
 
 import copy
-import signal
 import time
 from typing import Callable
 
@@ -34,7 +33,7 @@ from ..errors import TrainingDiverged
 from ..losses import classification_loss
 from ..losses import correct as count_correct
 from ..models import NetworkSpec, STNetwork, build_model, plain_layers
-from .trainer import Interrupted, RunResult, Trainer, build_scheduler
+from .trainer import Interrupted, RunResult, Trainer, build_scheduler, stop_on_signals
 
 def group_obstacle(config: RunConfig, spec: NetworkSpec | None = None, model: STNetwork | None = None) -> str | None:
     """Why the runs of ``config`` cannot train as one group (``None``: they can). ``model`` (or one built
@@ -221,27 +220,18 @@ class RunGroup:
         """Train the remaining epochs, then score each run and write its final files. Returns the
         results of the runs that finished; ``failures`` holds the errors of those that diverged."""
         wall_start = time.perf_counter()
-        previous = self._install_signal_handlers()
-        try:
+        with stop_on_signals(self.request_stop):
             while self.trainers and self.trainers[0].epoch < self.trainers[0].epochs:
                 self.train_epoch()
                 self._write_back()
                 for trainer in self.trainers:
                     trainer.close_epoch(trainer.current)
             return [trainer.finish(time.perf_counter() - wall_start) for trainer in self.trainers]
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
-    def _install_signal_handlers(self) -> dict:
-        def request_stop(signum, frame):
-            self.stop_requested = True
-            for trainer in self.trainers:
-                trainer.stop_requested = True
-        try:
-            return {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        except ValueError:  # not the main thread: no handlers
-            return {}
+    def request_stop(self) -> None:
+        self.stop_requested = True
+        for trainer in self.trainers:
+            trainer.request_stop()
 
 
 def _run_name(trainer: Trainer) -> str:

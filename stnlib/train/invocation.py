@@ -47,9 +47,7 @@ def fit(config: RunConfig, resume: bool = False, overwrite: bool = False, data: 
         config = _resumable_config(folder, config)
     if config.seed is None:
         config = replace(config, seed=random.randrange(2**31))
-    data = data if data is not None else load_dataset(config.dataset, config.data_root)
-    if config.limit:
-        data = data.head(config.limit, config.limit)
+    data = _data_for(config, data)
     architecture = _check_before_training(config, data)
     runs.prepare_folder(folder, resume=resume, overwrite=overwrite)
     if not resume:
@@ -102,9 +100,7 @@ def fit_together(configs: list[RunConfig], data: ImageData | None = None, log: C
             raise ConfigError(f"fit_together trains single runs with seeds that differ only in seed and name; "
                               f"{config.name} differs in {', '.join(differing) or 'runs or seed'}")
     device = pick_device(first.device)
-    data = data if data is not None else load_dataset(first.dataset, first.data_root)
-    if first.limit:
-        data = data.head(first.limit, first.limit)
+    data = _data_for(first, data)
     architecture = _check_before_training(first, data)
     places = []
     for config in configs:
@@ -118,6 +114,12 @@ def fit_together(configs: list[RunConfig], data: ImageData | None = None, log: C
                                       "data": vars(data.spec), "versions": runs.versions()})
         places.append(Place(config, config.seed, folder, folder.name, resume))
     return train_places(places, data.to(device), device, log, progress)
+
+
+def _data_for(config: RunConfig, data: ImageData | None) -> ImageData:
+    """``data`` (loaded when ``None``), cut to ``config.limit`` images per split."""
+    data = data if data is not None else load_dataset(config.dataset, config.data_root)
+    return data.head(config.limit, config.limit) if config.limit else data
 
 
 def _check_before_training(config: RunConfig, data: ImageData) -> str:

@@ -4,6 +4,7 @@ Data lives on the training device and every transformation is applied to whole b
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import signal
@@ -359,13 +360,14 @@ class Trainer:
     def run(self) -> RunResult:
         """Train the remaining epochs, then score the model and write the final files."""
         wall_start = time.perf_counter()
-        previous = self._install_signal_handlers()
-        try:
+        with stop_on_signals(self.request_stop):
             while self.epoch < self.epochs:
                 self.close_epoch(self.train_epoch())
             return self.finish(time.perf_counter() - wall_start)
-        finally:
-            _restore_signal_handlers(previous)
+
+    def request_stop(self) -> None:
+        """Stop at the next batch boundary (or between two passes of the final evaluation)."""
+        self.stop_requested = True
 
     def close_epoch(self, progress: EpochProgress) -> dict:
         """After an epoch's last batch: score the test split, add the history entry, checkpoint, report."""
@@ -443,18 +445,21 @@ class Trainer:
         if self.stop_requested:
             raise Interrupted(f"stopped before the final evaluation, after all {self.epoch} epochs")
 
-    def _install_signal_handlers(self):
-        def request_stop(signum, frame):
-            self.stop_requested = True
-        try:
-            return {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        except ValueError:  # not the main thread (e.g. inside a worker): no handlers
-            return {}
 
 
-def _restore_signal_handlers(previous: dict) -> None:
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)
+@contextlib.contextmanager
+def stop_on_signals(request_stop: Callable[[], None]):
+    """Within the block SIGINT and SIGTERM call ``request_stop`` instead of interrupting (from the main
+    thread; elsewhere, as in a worker, they keep their handlers); the previous handlers come back after."""
+    try:
+        previous = {s: signal.signal(s, lambda signum, frame: request_stop()) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        previous = {}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def format_epoch(entry: dict, epochs: int) -> str:
