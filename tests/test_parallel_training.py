@@ -42,18 +42,17 @@ def test_the_processes_runner_trains_every_missing_run_once(tmp_path):
     study = smoke_study(tmp_path, "processes", "study")
     messages = []
     study.log = messages.append
-    study.train_all([C0])
+    trained = study.trained([C0])[C0.label]
     assert any("in 2 processes" in m for m in messages) or torch.get_num_threads() == 1
-    trained = study.runs(C0)
     assert len(trained) == study.profile.seeds and all(run.metrics["test_accuracy"] is not None for run in trained)
     stamps = [(run.folder / runs.FINAL).stat().st_mtime_ns for run in trained]
-    study.train_all([C0])  # nothing left to train
+    assert study.train(study.configs(C0)) == 0  # nothing left to train
     assert [(run.folder / runs.FINAL).stat().st_mtime_ns for run in study.runs(C0)] == stamps
 
 
 def test_the_local_runner_leaves_training_to_run(tmp_path):
     study = smoke_study(tmp_path, "local", "local")
-    study.train_all([NO_ST])
+    assert study.train(study.configs(NO_ST)) == 0
     assert not any(study.output.rglob(runs.METRICS))
 
 

@@ -271,10 +271,11 @@ def test_a_compiled_group_step_agrees_with_the_eager_one(digits):
 
 def test_a_study_on_cuda_trains_the_seeds_of_a_variant_as_groups(tmp_path):
     from stnlib.study import Study
+    from stnlib.study.runner import train_in_groups
     from stnlib.study.variants import C0
 
     study = Study("smoke", dataset="mnist5k", epochs=1, seeds=3, device="cpu", output=str(tmp_path), log=lambda _: None)
     configs = [replace(c, run_group="together") for c in study.configs(C0, 3)]  # as auto does on CUDA
-    assert study._train_in_groups(configs, {"mnist5k": study.data}) == 3
+    assert train_in_groups(configs, {"mnist5k": study.data}, study.profile.group_size, log=lambda _: None) == 3
     sizes = [json.loads((Path(c.name) / "metrics.json").read_text())["group_size"] for c in configs]
     assert sizes == [3, 3, 3]  # the smoke profile's group_size is 5: one group

@@ -106,11 +106,11 @@ def test_the_seeds_of_a_point_share_a_task_and_train_as_one_group(tmp_path, loca
 
 @pytest.mark.slow
 def test_the_paper_profile_trains_through_ray(tmp_path, local_ray):
-    from stnlib.study import NO_ST, Study
+    from stnlib.study import NO_ST, Study, accuracy_table
 
     study = Study("paper", dataset="mnist5k", epochs=1, seeds=2, device="cpu", output=str(tmp_path),
                   log=lambda _: None)
-    rows = study.accuracy_table([NO_ST])
+    rows = accuracy_table(study.trained([NO_ST]))
     assert len(rows[0]["accuracies"]) == 2 and all(0 <= a <= 1 for a in rows[0]["accuracies"])
     assert study.profile_key == "paper-dataset=mnist5k-epochs=1"
     assert all((tmp_path / "runs" / study.profile_key / "mnist5k" / "no_ST" / f"seed{s}" / "metrics.json").is_file()

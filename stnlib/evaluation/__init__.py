@@ -23,7 +23,7 @@ Works for any registered dataset and model, and for every ST of a model.
 | ``channel_correspondence``, ``edge_responses``, ``most_oriented_image`` (the channel effect) | ``plot_channel_correspondence``, ``plot_edge_responses`` |
 | ``channel_alignment`` (spatial vs spatial + channel matching), ``rotation_symmetric_copy`` (control) | |
 | ``test_correctness`` (per image, per pass), ``paired_comparison`` (bootstrap, McNemar), ``paired_interaction`` | ``plot_paired_differences`` |
-| test accuracy of every seed (``Study.accuracy_table``) | ``plot_accuracy_over_seeds`` |
+| test accuracy of every seed (``stnlib.study.accuracy_table``) | ``plot_accuracy_over_seeds`` |
 | accuracy and ST slope against localization depth (C4 as a trend) | ``plot_depth_trend`` |
 | ``spatial_misalignment`` (C6: the best spatial shift or zoom of the maps), ``true_and_undone`` | ``plot_spatial_misalignment``, ``plot_true_vs_undone`` |
 

@@ -6,7 +6,9 @@ from dataclasses import replace
 
 from ..evaluation import PairedComparison, orthogonal_fit, spatial_misalignment, true_and_undone
 from ..evaluation.controls import SpatialResidual
-from .session import PLACED_KINDS, Study
+from .analyses import accuracy_table, compare
+from .session import Study
+from .settings import PLACED_KINDS
 from .variants import C0, C1, CONTROL_VARIANTS
 
 NAMES = {"translate": "shifted", "scale": "zoomed", "rotate": "rotated"}  # what each kind does to a digit
@@ -19,9 +21,10 @@ def control_studies(study: Study) -> dict[str, Study]:
 
 
 def accuracy_and_comparisons(controls: dict[str, Study]) -> tuple[dict[str, list[dict]], dict[str, list]]:
-    """Per kind: ``Study.accuracy_table`` of STN-C0 and STN-C1, and STN-C0 − STN-C1 on the same test images."""
-    tables = {kind: control.accuracy_table(CONTROL_VARIANTS) for kind, control in controls.items()}
-    return tables, {kind: [control.compare(C0, C1)] for kind, control in controls.items()}
+    """Per kind: the ``accuracy_table`` of STN-C0 and STN-C1, and STN-C0 − STN-C1 on the same test images."""
+    trained = {kind: control.trained(CONTROL_VARIANTS) for kind, control in controls.items()}
+    return ({kind: accuracy_table(runs) for kind, runs in trained.items()},
+            {kind: [compare(runs, C0.label, C1.label)] for kind, runs in trained.items()})
 
 
 def labelled(comparison: PairedComparison, kind: str) -> PairedComparison:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 
 from ..evaluation import PairedComparison, paired_interaction
+from .analyses import accuracy_table, angle_fits, compare
 from .claims import DECISIVE_NOTEBOOK, mean_slopes  # DECISIVE_NOTEBOOK: the notebook, and the key of its numbers
 from .session import Study
 from .variants import DEPTH_TREND, DL1, DL2, EQUAL_RATES, ITERATION_VARIANTS, PROFILE_RECIPE, SL1, SL2, Recipe
@@ -21,17 +22,18 @@ def depth_trend(study: Study, recipe: Recipe, seeds: int | None = None) -> dict:
     STN-DL1/2 per seed; the interaction (STN-SL2 − STN-SL1) − (STN-DL2 − STN-DL1) on the same rotated
     test images (positive: DL loses more than SL from depth 1 to 2, as the paper says); and SL
     against DL at each depth."""
-    table = study.accuracy_table(TREND_VARIANTS, seeds, recipe)
-    correct = {v: study.test_correct(v, seeds, recipe) for v in (SL1, SL2, DL1, DL2)}
+    trained = study.trained(TREND_VARIANTS, seeds, recipe)
+    label = recipe.label
+    correct = {v: [r.test_correct for r in trained[label(v)]] for v in (SL1, SL2, DL1, DL2)}
     interaction = paired_interaction(correct[SL2], correct[SL1], correct[DL2], correct[DL1],
-                                     names=tuple(recipe.label(v) for v in (SL2, SL1, DL2, DL1)))
+                                     names=tuple(label(v) for v in (SL2, SL1, DL2, DL1)))
     return {"recipe": recipe.name,
             "depth": {recipe.label(v): depth for family in DEPTH_TREND.values() for depth, v in enumerate(family)},
             "family": {recipe.label(v): name for name, family in DEPTH_TREND.items() for v in family[1:]},
-            "accuracy": {row["variant"]: row["accuracies"] for row in table},
+            "accuracy": {row["variant"]: row["accuracies"] for row in accuracy_table(trained)},
             "interaction": interaction.as_dict(),
-            "comparisons": [study.compare(a, b, seeds, recipe).as_dict() for a, b in ((SL1, DL1), (SL2, DL2))],
-            "angle_fits": {recipe.label(v): study.angle_fits(v, seeds, recipe) for v in TREND_VARIANTS}}
+            "comparisons": [compare(trained, label(a), label(b)).as_dict() for a, b in ((SL1, DL1), (SL2, DL2))],
+            "angle_fits": {name: angle_fits(runs, study.predictions) for name, runs in trained.items()}}
 
 
 def trend_frame(trends: list[dict]):
@@ -91,12 +93,13 @@ def iterations_with_more_seeds(study: Study, seeds: int) -> dict:
     """C5 under ``C5_RECIPE`` with ``seeds`` seeds: STN-C0x2 − STN-C0 (does a second iteration help?)
     and STN-SL2 − STN-C0x2 (do rich features beat iterations?), with each seed's accuracy and fits."""
     single, double, shared = C5_VARIANTS
-    table = study.accuracy_table(C5_VARIANTS, seeds, C5_RECIPE)
+    trained = study.trained(C5_VARIANTS, seeds, C5_RECIPE)
+    label = C5_RECIPE.label
     return {"recipe": C5_RECIPE.name, "seeds": seeds,
-            "accuracy": {row["variant"]: row["accuracies"] for row in table},
-            "comparisons": [study.compare(double, single, seeds, C5_RECIPE).as_dict(),
-                            study.compare(shared, double, seeds, C5_RECIPE).as_dict()],
-            "angle_fits": {C5_RECIPE.label(v): study.angle_fits(v, seeds, C5_RECIPE) for v in C5_VARIANTS}}
+            "accuracy": {row["variant"]: row["accuracies"] for row in accuracy_table(trained)},
+            "comparisons": [compare(trained, label(double), label(single)).as_dict(),
+                            compare(trained, label(shared), label(double)).as_dict()],
+            "angle_fits": {name: angle_fits(runs, study.predictions) for name, runs in trained.items()}}
 
 
 __all__ = ["C5_RECIPE", "C5_VARIANTS", "DECISIVE_NOTEBOOK", "TREND_RECIPES", "TREND_VARIANTS", "comparisons_frame",

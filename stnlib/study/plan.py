@@ -6,7 +6,8 @@ from __future__ import annotations
 from ..config import RunConfig
 from ..data import ImageData
 from .profiles import PREVIOUS_QUICK_RECIPE
-from .session import PLACED_KINDS, Study
+from .session import Study
+from .settings import PLACED_KINDS
 from .decisive import C5_RECIPE, C5_VARIANTS, DECISIVE_NOTEBOOK, TREND_RECIPES, TREND_VARIANTS
 from .variants import (C0, CONTROL_VARIANTS, EQUIVARIANT_VARIANTS, ITERATION_VARIANTS, LOCALIZATION_DEPTH_VARIANTS,
                        NO_ST, PLACEMENT_VARIANTS)
