@@ -4,7 +4,8 @@ Starts JupyterLab on 127.0.0.1 with a token, opens the explorer notebook, runs a
 the rotation slider and checks that the predicted angle and the image after the ST both change.
 The screenshots are saved to ``test-artifacts/``: the whole page (``explorer.png``) and the widget alone
 (``explorer_widget.png``); with ``STNLIB_UPDATE_SCREENSHOT=1`` the widget's also becomes the README's
-``figures/06_explorer_in_jupyterlab.png``.
+``figures/06_explorer_in_jupyterlab.png``, and the model shown is the study's own STN-C0 (seed 0 of the quick
+profile, from ``make study``'s ``results/``) instead of a two-epoch smoke model.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from stnlib.train import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
+STUDY_C0 = ROOT / "results" / "runs" / "quick" / "mnist5k" / "STN-C0" / "seed0"  # make study's STN-C0
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -44,9 +46,14 @@ def lab(tmp_path_factory):
     require("Playwright")
     work = tmp_path_factory.mktemp("lab")
     shutil.copy(ROOT / "notebooks" / "06_explorer.ipynb", work / "06_explorer.ipynb")
-    fit(RunConfig(dataset="mnist5k", model="CNN", localization="FCN", stn_placement=[0], rotate=True,
-                  rotation_range=180, optimizer="adam", lr=0.003, epochs=2, seed=0, name=str(work / "runs" / "c0"),
-                  device="cpu", eval_passes=1), progress=False, log=lambda _: None)
+    if os.environ.get("STNLIB_UPDATE_SCREENSHOT") == "1":
+        if not STUDY_C0.is_dir():
+            pytest.fail(f"{STUDY_C0} is missing: run make study before updating the screenshot")
+        shutil.copytree(STUDY_C0, work / "runs" / "quick" / "STN-C0" / "seed0")
+    else:
+        fit(RunConfig(dataset="mnist5k", model="CNN", localization="FCN", stn_placement=[0], rotate=True,
+                      rotation_range=180, optimizer="adam", lr=0.003, epochs=2, seed=0, name=str(work / "runs" / "c0"),
+                      device="cpu", eval_passes=1), progress=False, log=lambda _: None)
     port, token = free_port(), "stnlib-browser-test"
     env = dict(os.environ, STNLIB_RUNS=str(work / "runs"), JUPYTER_CONFIG_DIR=str(work / ".jupyter"))
     server = subprocess.Popen(

@@ -149,3 +149,13 @@ def test_the_builtin_model_undoes_rotations_at_every_angle(tmp_path, mnist5k):
         fits.append(orthogonal_fit(torch.tensor(angles, dtype=torch.float32),
                                    torch.tensor([v.predicted_angle for v in views])))
     assert sorted(f.slope for f in fits)[2] > 0.6 and sorted(f.correlation for f in fits)[2] > 0.8
+
+
+def test_the_picker_shows_a_run_under_the_working_folder_by_its_relative_path(tmp_path, monkeypatch):
+    from stnlib.explorer.widget import shown_path
+
+    monkeypatch.chdir(tmp_path)
+    inside = tmp_path / "runs" / "quick" / "STN-C0" / "seed0"
+    assert shown_path(inside) == "runs/quick/STN-C0/seed0"
+    outside = tmp_path.parent / "elsewhere" / "c0"
+    assert shown_path(outside) == str(outside)  # no ../.. climbing: where it lies, as given

@@ -20,6 +20,14 @@ from .state import ExplorerState
 TRAIN_BUILTIN = "(train a small model on mnist5k, about a minute)"
 
 
+
+def shown_path(folder: Path) -> str:
+    """``folder`` as the picker shows it: relative to the working folder where it lies inside it."""
+    try:
+        return str(Path(folder).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(folder)
+
 class Explorer:
     """Rotate a test digit with a slider and watch the STN respond.
 
@@ -86,7 +94,7 @@ class Explorer:
         accuracy = f", acc {accuracy:.3f}" if isinstance(accuracy, (int, float)) else ""
         localization = RunConfig.from_dict(saved["config"]).localization
         st = f"{localization} loc" if localization else "no ST"
-        return f"{saved.get('architecture', '?')} ({st}){accuracy}: {folder}"
+        return f"{saved.get('architecture', '?')} ({st}){accuracy}: {shown_path(folder)}"
 
     # ----- models -----
     def _on_model(self, change) -> None:
