@@ -8,7 +8,8 @@ Each table sits between two markers::
 
 and is rewritten from its source: ``flags`` from the training CLI's parser (``stnlib.learn.build_parser``),
 ``bad-input`` from the test catalogue (``tests/test_bad_input.py``), ``claims`` from the claims table that
-the latest ``make study`` wrote beside the figures (``figures/claims.md``). ``--check`` rewrites nothing and
+the latest ``make study`` wrote beside the figures (``figures/claims.md``), ``readings`` from the readings
+it wrote there (``figures/readings.md``). ``--check`` rewrites nothing and
 exits 1 naming every table that differs from its source (``tests/test_docs.py`` runs it).
 """
 from __future__ import annotations
@@ -71,7 +72,15 @@ def claims_table() -> str:
     return path.read_text().strip()
 
 
-TABLES = {"flags": flags_table, "bad-input": bad_input_table, "claims": claims_table}
+def readings() -> str:
+    """What notebooks 00 and 08 showed in the latest study, as ``make study`` wrote it (``figures/readings.md``)."""
+    path = ROOT / "figures" / "readings.md"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: run make study first")
+    return path.read_text().strip()
+
+
+TABLES = {"flags": flags_table, "bad-input": bad_input_table, "claims": claims_table, "readings": readings}
 FILES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from .errors import StnlibError
 from .runs import check_writable_folder, ensure_folder, save_text
 from .study import PROFILES, Study, claims_markdown, claims_table
+from .study.readings import readings_markdown
 from .study.plan import CLAIMS_NOTEBOOK, planned_runs
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -180,6 +181,7 @@ def input_st_lines(results: dict) -> list[str]:
 
 
 CLAIMS_FILE = "claims.md"
+READINGS_FILE = "readings.md"  # the readings the claims table does not give (notebooks 00 and 08)
 
 
 def built_claims(study: Study) -> str | None:
@@ -282,6 +284,9 @@ def _reproduce(profile: str, output: Path, figures: Path, chosen: list[Path], le
     claims = built_claims(study)
     if claims is not None:  # beside the figures, for the README's table (docs/generate.py)
         save_text(figures / CLAIMS_FILE, claims + "\n")
+    readings = readings_markdown(study.results())
+    if readings:  # beside them too, for docs/study.md
+        save_text(figures / READINGS_FILE, readings + "\n")
     return timings
 
 

@@ -1,6 +1,7 @@
 """Every notebook runs headlessly (smoke profile) and records sane numbers and figures."""
 import dataclasses
 import json
+import statistics
 from pathlib import Path
 
 import nbformat
@@ -91,6 +92,17 @@ def test_recorded_accuracies_are_shares(smoke_run):
         assert [row["index"] for row in control["alignment"][kind]] == [0, 3]
     assert max(row["residual"] for row in control["alignment"]["translate"]) < 1e-4  # shifts align exactly
     assert {r["profile"] for r in results.values()} == {"smoke"}
+
+
+@pytest.mark.slow
+def test_the_readings_of_notebooks_00_and_08_are_written_beside_the_figures(smoke_run):
+    out, _ = smoke_run
+    readings = (out / "figures" / "readings.md").read_text()
+    results = {p.stem: json.loads(p.read_text()) for p in (out / "results" / "results" / "smoke").glob("*.json")}
+    quick = results["00_quickstart"]
+    assert readings.startswith("**Notebook 00, the input ST.** STN-C0 classifies ")
+    assert f"{statistics.mean(quick['test_accuracy']):.1%}" in readings
+    assert "come back more than 60° off" in readings and "**Notebook 08, the equivariant baseline.**" in readings
 
 
 @pytest.mark.slow

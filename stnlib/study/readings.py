@@ -50,7 +50,7 @@ def _where_it_errs(recorded: dict) -> str:
             f" and reaches {max(outer):.0f}° in the outer third, where a turn by +90° and one by −90° differ by a"
             f" half-turn. {_range([100 * b['large_share'] for b in values], 1)} % of the digits per seed come back"
             f" more than {threshold} off, {_range([100 * b['large_symmetric_share'] for b in values], 0)} % of them"
-            f" 0s, 1s and 8s, the digits that look alike after a half-turn; without them r is"
+            f" 0s, 1s and 8s, the digits that look alike after a half-turn; without those errors r is"
             f" {_range([b['r_without_large'] for b in values], 3)}.")
 
 
