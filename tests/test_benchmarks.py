@@ -1,8 +1,11 @@
-"""The benchmarks' stand-in for a laptop's CPU: ``--avx2`` caps every kernel library, and the header says so."""
+"""The benchmarks' stand-in for a laptop's CPU: ``--avx2`` caps every kernel library, and the header says so;
+and the benchmark that chose how the quick profile trains its runs still runs."""
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -30,3 +33,15 @@ def run(tmp_path, *args, **env_changes):
 def test_avx2_flag_reruns_with_every_library_capped(tmp_path):
     assert run(tmp_path, "--n", "3") == "3 instruction-set caps: none"
     assert run(tmp_path, "--avx2", "--n", "3") == "3 instruction-set caps: AVX2 (ATen, oneDNN, MKL)"
+
+
+@pytest.mark.slow
+def test_the_three_ways_to_train_a_notebooks_runs_are_timed_back_to_back():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(BENCHMARKS), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, str(BENCHMARKS / "parallel_runs.py"), "--epochs", "1", "--variants", "no-st"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    header, _, row, pool = [line for line in out.splitlines() if line.startswith("|")]
+    assert "one run group, all threads" in header
+    cells = [cell.strip() for cell in row.split("|")[1:-1]]
+    assert cells[0] == "no ST" and all(cell.endswith(" s") or cell.endswith("×") for cell in cells[1:])
+    assert float(cells[-1].rstrip("×")) > 0 and pool.startswith("| all of them, one process pool")
