@@ -28,7 +28,7 @@ setup: $(STAMP)
 
 study: $(STUDY_STAMP)
 	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m stnlib.reproduce --profile quick --output results --figures figures
-	$(BIN)/python docs/generate.py --only claims
+	$(BIN)/python docs/generate.py --only claims readings
 
 flagship: $(STUDY_STAMP)
 	$(BIN)/python -m stnlib.learn -d mnist5k -e 10 -m CNN -l CNN -p 0 --rotate -o adam --lr 0.001 --seed 0 \
