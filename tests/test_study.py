@@ -82,3 +82,23 @@ def test_runs_and_numbers_are_keyed_by_profile_and_overrides(tmp_path):
     assert shorter.results()["02_placement"]["profile"] == "smoke-epochs=2"
     assert set(Study("quick", output=str(tmp_path)).results()) == set()
     assert Study("smoke", seeds=3, device="cpu", output=str(tmp_path)).profile_key == "smoke"  # same runs
+
+
+def test_settings_are_one_frozen_value_that_the_control_study_keeps(tmp_path):
+    import dataclasses
+
+    import pytest
+
+    from stnlib.study import StudySettings
+
+    settings = StudySettings("quick", rotation_range=45, localization="CNN", output=str(tmp_path))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.epochs = 2
+    study = Study(settings)
+    assert study.settings is settings and Study("quick", rotation_range=45, localization="CNN",
+                                                output=str(tmp_path)).settings == settings
+    assert study.profile_key == "quick-localization=CNN-rotation_range=45"
+    control = study.control_study("scale")
+    assert control.settings == dataclasses.replace(settings, dataset="scale5k-28", epochs=8)
+    assert control.rotation_range == 45 and control.profile_key.endswith("-rotation_range=45")
+    assert control.profile.dataset == "scale5k-28" and control.profile.epochs == 8

@@ -21,8 +21,8 @@ RUN_CHANGING = ("dataset", "epochs", "localization", "loc_lr_multiplier", "rotat
 
 @dataclass(frozen=True)
 class StudySettings:
-    """A profile (``"smoke"``, ``"quick"`` or ``"paper"``, see ``stnlib.study.PROFILES``) and what
-    overrides it.
+    """A profile, by name (``"smoke"``, ``"quick"`` or ``"paper"``, see ``stnlib.study.PROFILES``), and
+    what overrides it.
 
     ``dataset``, ``epochs`` (replacing the profile's iteration count and its lr drops), ``seeds`` and
     ``device`` override the profile's; ``localization`` is the localization network of every ST variant
@@ -32,7 +32,7 @@ class StudySettings:
     progress bar for every training run. A value no run could use raises ``ConfigError``.
     """
 
-    profile: str = "quick"
+    profile_name: str = "quick"
     dataset: str | None = None
     epochs: int | None = None
     seeds: int | None = None
@@ -45,7 +45,7 @@ class StudySettings:
     progress: bool = False
 
     def __post_init__(self):
-        get_profile(self.profile)
+        get_profile(self.profile_name)
         for name in ("epochs", "seeds"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -63,12 +63,12 @@ class StudySettings:
                      if getattr(self, name) is not None}
         if self.epochs is not None:  # epochs replace a profile's iteration count and its lr drops
             overrides.update(iterations=None, lr_drop_iterations=())
-        return dataclasses.replace(get_profile(self.profile), **overrides)
+        return dataclasses.replace(get_profile(self.profile_name), **overrides)
 
     @property
     def key(self) -> str:
         """The profile's name followed by every run-changing override: ``quick-epochs=2``."""
-        return "-".join([self.profile, *(f"{name}={getattr(self, name)}" for name in RUN_CHANGING
+        return "-".join([self.profile_name, *(f"{name}={getattr(self, name)}" for name in RUN_CHANGING
                                          if getattr(self, name) is not None)])
 
     @property
@@ -81,6 +81,6 @@ class StudySettings:
         trained for the profile's ``control_epochs`` unless ``epochs`` is set."""
         if kind not in PLACED_KINDS:
             raise ValueError(f"kind must be one of {PLACED_KINDS}, not {kind!r}")
-        profile = get_profile(self.profile)
+        profile = get_profile(self.profile_name)
         epochs = self.epochs if self.epochs is not None else profile.control_epochs
         return dataclasses.replace(self, dataset=profile.control_datasets[PLACED_KINDS.index(kind)], epochs=epochs)
