@@ -184,21 +184,22 @@ CLAIMS_FILE = "claims.md"
 READINGS_FILE = "readings.md"  # the readings the claims table does not give (notebooks 00 and 08)
 
 
-def built_claims(study: Study) -> str | None:
-    """The claims table of ``study``'s numbers in Markdown, or ``None`` where a claim's numbers are missing."""
+def built_claims(results: dict[str, dict]) -> tuple[str | None, str]:
+    """The claims table of ``results`` (``Study.results()``) in Markdown and ``""``; or ``None`` and why
+    not, where a claim's numbers are missing."""
     try:
-        return claims_markdown(claims_table(study.results()))
-    except StnlibError:
-        return None
+        return claims_markdown(claims_table(results)), ""
+    except StnlibError as error:
+        return None, str(error)
 
 
 def summary_markdown(profile: str, timings: list[tuple[str, float | None, str]], study: Study,
-                     wall_seconds: float | None = None) -> str:
-    results = study.results()
-    try:
-        claims = claims_markdown(claims_table(results))
-    except StnlibError as error:
-        claims = f"not built: {error}"  # the reason, where built_claims gives None
+                     wall_seconds: float | None = None, results: dict[str, dict] | None = None) -> str:
+    """``summary.md``: the machine, STN-C0's fits, the claims table, each notebook's time and the figures;
+    ``results``: ``study.results()``, where the caller has read them already."""
+    results = study.results() if results is None else results
+    claims, why_not = built_claims(results)
+    claims = claims if claims is not None else f"not built: {why_not}"
     lines = [f"# Study reproduction: {profile} profile", "", f"{PROFILES[profile].description}.", "",
              f"Machine: {machine_line(profile)}.", "",
              "## STN-C0 undoes the rotation (held-out digits, per seed)", "", *input_st_lines(results), "",
@@ -279,12 +280,13 @@ def _reproduce(profile: str, output: Path, figures: Path, chosen: list[Path], le
         log(f"{notebook.name}: {status}")
         timings.append((notebook.stem, None, status))
     study = Study(profile, output=str(output), figures=str(figures))
-    save_text(output / "summary.md", summary_markdown(profile, timings, study, wall_seconds))
+    results = study.results()  # every notebook's numbers, read once
+    save_text(output / "summary.md", summary_markdown(profile, timings, study, wall_seconds, results))
     log(f"summary: {output / 'summary.md'}")
-    claims = built_claims(study)
+    claims, _ = built_claims(results)
     if claims is not None:  # beside the figures, for the README's table (docs/generate.py)
         save_text(figures / CLAIMS_FILE, claims + "\n")
-    readings = readings_markdown(study.results())
+    readings = readings_markdown(results)
     if readings:  # beside them too, for docs/study.md
         save_text(figures / READINGS_FILE, readings + "\n")
     return timings

@@ -20,11 +20,10 @@ def fits_frame(angle_fits: dict[str, list[dict]]):
 def run_fits_frame(runs: list, fits: list[dict]):
     """One architecture's runs (``stnlib.runs.Run``) and their angle fits, in the same order: one row per
     seed with its test accuracy, slope, r and std(true − undone)."""
-    import pandas as pd
-
-    return pd.DataFrame([{"seed": run.metrics["seed"], "test accuracy": round(run.metrics["test_accuracy"], 4),
-                          "slope": round(fit["slope"], 2), "r": round(fit["correlation"], 2),
-                          "std(true − undone) °": round(fit["original_std"], 1)} for run, fit in zip(runs, fits)])
+    frame = fits_frame({"": fits}).drop(columns="ST")
+    frame["seed"] = [run.metrics["seed"] for run in runs]
+    frame.insert(1, "test accuracy", [round(run.metrics["test_accuracy"], 4) for run in runs])
+    return frame
 
 
 def large_error_frame(large: dict[str, tuple[float, float]], limit: float):
