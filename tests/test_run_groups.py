@@ -24,10 +24,13 @@ from stnlib.train import Interrupted, RunGroup, Trainer, fit, fit_together, grou
 # sits on one: there rounding decides which side's gradient a run gets. So every ST here starts a
 # little off the identity (the same offset alone and grouped), and the comparison over 20 steps is made
 # in float64, where rounding cannot carry a sample across a pixel. In fp32 it can, and 20 steps of training
-# amplify such a jump to 1e-4 .. 1e-2 in a parameter: in fp32 the training curves are compared.
+# amplify such a jump to 1e-4 .. 1e-2 in a parameter: in fp32 the training curves are compared. Adam
+# amplifies rounding further: it scales each gradient by its running size, so a parameter whose gradient
+# is rounding noise still moves by up to lr. Its curves agree to rounding over the first steps, then drift.
 STEPS = 20
 FLOAT64_TOLERANCE = 1e-10
-FLOAT32_LOSS_TOLERANCE = 5e-3
+FLOAT32_LOSS_TOLERANCE = {"sgd": 5e-3, "adam": 5e-2}
+FLOAT32_FIRST_STEPS, FLOAT32_FIRST_STEPS_TOLERANCE = 3, 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +77,11 @@ def _train_grouped(trainers: list[Trainer], steps: int) -> list[list[float]]:
     for trainer in trainers:
         trainer.begin_epoch()
     for _ in range(steps):  # the same batches: each run draws them from its own generator
-        batches = [t.next_batch(t.current) for t in trainers]
-        losses, _ = group.train_step(torch.stack([b.images for b in batches]), torch.stack([b.labels for b in batches]))
+        images, labels = group.next_batches()
+        losses, _ = group.train_step(images, labels)
         curves.append(losses.tolist())
         for trainer in trainers:
-            trainer.current.position += len(batches[0].labels)
+            trainer.current.position += labels.shape[1]
     group._write_back()
     return curves
 
@@ -119,13 +122,37 @@ def test_a_group_agrees_with_its_runs_trained_alone_in_float64(digits, options):
 
 @pytest.mark.parametrize("options", EVERY_VARIANT)
 def test_in_float32_a_group_follows_the_training_curves_of_its_runs(digits, options):
-    """fp32's tolerance, stated: over 20 steps each grouped run's batch losses stay within
-    FLOAT32_LOSS_TOLERANCE of the same run's trained alone (measured: at most 2e-3, on a loss near 2.3)."""
+    """fp32's tolerance, stated: over the first 3 steps each grouped run's batch losses agree with the same
+    run's trained alone to rounding (1e-4), and over 20 steps within FLOAT32_LOSS_TOLERANCE (measured: at
+    most 2e-3 with SGD, on a loss near 2.3; with Adam 3e-2 on an AVX2 AMD EPYC)."""
     config = RunConfig(dataset="mnist5k", epochs=1, batch_size=32, rotate=True, precision="fp32", **options)
     alone, grouped = _trainers(config, digits, range(3)), _trainers(config, digits, range(3))
     curves_alone = torch.tensor(_train_alone(alone, STEPS))  # (runs, steps)
     curves_grouped = torch.tensor(_train_grouped(grouped, STEPS)).T
-    assert (curves_alone - curves_grouped).abs().max() <= FLOAT32_LOSS_TOLERANCE
+    gaps = (curves_alone - curves_grouped).abs()
+    assert gaps[:, :FLOAT32_FIRST_STEPS].max() <= FLOAT32_FIRST_STEPS_TOLERANCE
+    assert gaps.max() <= FLOAT32_LOSS_TOLERANCE["adam" if config.optimizer == "adam" else "sgd"]
+
+
+@pytest.mark.parametrize("options", [dict(rotate=True), dict(rotate=True, moment_sched=True), dict(rotate=False)],
+                         ids=["rotated", "moment-schedule", "upright"])
+def test_a_groups_batches_are_made_in_one_warp_image_for_image_as_each_runs_own(digits, options):
+    config = RunConfig(dataset="mnist5k", epochs=1, batch_size=48, precision="fp32", **options)
+    alone, grouped = _trainers(config, digits, range(3)), _trainers(config, digits, range(3))
+    group = RunGroup(grouped, log=lambda _: None, progress=False)
+    assert group._one_warp()
+    for trainer in alone + grouped:
+        trainer.begin_epoch()
+    for _ in range(len(digits.train_images) // 48 + 1):  # the epoch's last batch is a short one
+        batches = [t.next_batch(t.current) for t in alone]
+        images, labels = group.next_batches()
+        assert torch.equal(images, torch.stack([b.images for b in batches]))
+        assert torch.equal(labels, torch.stack([b.labels for b in batches]))
+        for trainer in alone + grouped:
+            trainer.current.position += labels.shape[1]
+    assert labels.shape == (3, len(digits.train_images) % 48)
+    for a, b in zip(alone, grouped):
+        assert torch.equal(a.generator.get_state(), b.generator.get_state())  # the same draws, in the same order
 
 
 def _run_command(folder, *extra) -> list[str]:
@@ -230,9 +257,9 @@ def test_inside_a_group_a_nonfinite_theta_makes_its_image_nan_instead_of_stoppin
     assert torch.equal(out[[0, 2]], geometry.warp(images[[0, 2]], theta[[0, 2]]))
 
 
-def _group_of_two(digits) -> list[Trainer]:
+def _group_of_two(digits, **options) -> list[Trainer]:
     config = RunConfig(dataset="mnist5k", epochs=1, batch_size=64, rotate=True, localization="CNN",
-                       stn_placement=[0], precision="fp32", eval_passes=1)
+                       stn_placement=[0], precision="fp32", eval_passes=1, **options)
     return [Trainer(config, digits, torch.device("cpu"), seed=s, progress=False, log=lambda _: None) for s in range(2)]
 
 
@@ -252,21 +279,26 @@ def test_when_compiling_the_step_fails_one_line_says_so_and_training_goes_on(dig
 
 @pytest.mark.slow
 def test_a_compiled_group_step_agrees_with_the_eager_one(digits):
-    eager, compiled = _group_of_two(digits), _group_of_two(digits)
+    """The compiled step holds the optimizer's update too: after 4 steps, across a learning-rate drop
+    (which compiles the update once more), the runs' parameters agree with the eager group's."""
+    eager, compiled = (_group_of_two(digits, switch_after_iterations=[2]) for _ in range(2))
     curves = []
     for trainers, compile_step in ((eager, False), (compiled, True)):
         group = RunGroup(trainers, log=lambda _: None, progress=False, compile_step=compile_step)
         for trainer in trainers:
             trainer.begin_epoch()
         curve = []
-        for _ in range(3):
-            batches = [t.next_batch(t.current) for t in trainers]
-            curve.append(group.train_step(torch.stack([b.images for b in batches]),
-                                          torch.stack([b.labels for b in batches]))[0])
+        for _ in range(4):
+            images, labels = group.next_batches()
+            curve.append(group.train_step(images, labels)[0])
             for trainer in trainers:
-                trainer.current.position += len(batches[0].labels)
+                trainer.current.position += labels.shape[1]
+        group._write_back()
         curves.append(torch.stack(curve))
     assert torch.allclose(curves[0], curves[1], atol=1e-4)
+    for a, b in zip(eager, compiled):
+        assert a.optimizer.param_groups[0]["lr"] == b.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+        assert _distance(a, b) < 1e-4
 
 
 def test_a_study_on_cuda_trains_the_seeds_of_a_variant_as_groups(tmp_path):
