@@ -3,10 +3,11 @@
 For R runs of the flagship STN-C0 under the paper profile's recipe (the original code's defaults: SGD,
 lr 0.01, batch 256, rotated MNIST-sized digits), trained as one group (``stnlib.train.group``): images/s
 per run and in total, eagerly and with the compiled step (``--compile-step``: CUDA graphs on CUDA), in
-fp32, TF32 and bf16. R = 1 eager is a run trained alone by ``Trainer``, today's path. Also: the share of
-the device's peak the total reaches (a training image's FLOPs counted by torch, against the data-sheet
-peak on CUDA and the measured matmul rate on the CPU), and the projected wall time of the paper
-profile's 31 rotation runs and of all its runs at the best rate. The mnist5k digits are tiled, so no
+fp32, TF32 and bf16. R = 1 eager is a run trained alone by ``Trainer``, today's path. Also: the share
+of the device's peak the total reaches (a training image's FLOPs counted by torch, against the
+data-sheet peak on CUDA and the measured matmul rate on the CPU), the time to make a step's R batches
+run by run and in one warp, and the projected wall time of the paper profile's 31 rotation runs and of
+all its runs at the best rate. The mnist5k digits are tiled, so no
 download is needed. Medians of ``--repeats`` timings of ``--steps`` steps, after warm-up.
 
     python benchmarks/gpu_throughput.py                       # CUDA: R = 1 5 10 20, fp32 tf32 bf16
@@ -79,11 +80,10 @@ def images_per_second(data, device, runs: int, precision: str, compiled: bool, a
                 if trainer.current.position + args.batch_size > len(trainer.current.order):
                     trainer.current = None  # a fresh order; every timed batch is a full one
                     trainer.begin_epoch()
-            batches = [t.next_batch(t.current) for t in trainers]
             if alone:
-                trainers[0].train_step(batches[0])
+                trainers[0].train_step(trainers[0].next_batch(trainers[0].current))
             else:
-                group.train_step(torch.stack([b.images for b in batches]), torch.stack([b.labels for b in batches]))
+                group.train_step(*group.next_batches())
             for trainer in trainers:
                 trainer.current.position += args.batch_size
 
@@ -96,6 +96,31 @@ def images_per_second(data, device, runs: int, precision: str, compiled: bool, a
         synchronize(device)
         times.append(time.perf_counter() - start)
     return runs * args.batch_size * args.steps / statistics.median(times)
+
+
+def batch_milliseconds(data, device, runs: int, args) -> dict[str, float]:
+    """Milliseconds to make one step's batches of ``runs`` runs (the sample gather and the rotation):
+    run by run (``Trainer.next_batch``) and all in one warp (``RunGroup.next_batches``)."""
+    config = flagship(args.batch_size, "fp32", str(device))
+    trainers = [Trainer(config, data, device, seed=s, log=lambda _: None, progress=False) for s in range(runs)]
+    group = RunGroup(trainers, log=print, progress=False)
+    ways = {"run_by_run": lambda: [t.next_batch(t.current) for t in trainers], "one_warp": group.next_batches}
+    times = {way: [] for way in ways}
+    for _ in range(args.repeats):
+        for way, make in ways.items():
+            for trainer in trainers:
+                trainer.current = None  # a fresh order: the same number of full batches each time
+                trainer.begin_epoch()
+            make()  # warm-up
+            synchronize(device)
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                make()
+                for trainer in trainers:
+                    trainer.current.position += args.batch_size
+            synchronize(device)
+            times[way].append((time.perf_counter() - start) / args.steps * 1e3)
+    return {way: statistics.median(values) for way, values in times.items()}
 
 
 def flops_per_image(spec) -> float:
@@ -174,6 +199,13 @@ def main():
                 print(f"{precision:5} {'compiled' if compiled else 'eager':8} R={runs:3}: {total:12,.0f} images/s in "
                       f"total, {total / runs:10,.0f} per run"
                       + (f", {100 * share:.2f} % of peak ({source})" if share else ""), flush=True)
+    print("\nmaking a step's batches (gather and rotation, fp32), milliseconds:")
+    batches = []
+    for runs in [r for r in args.groups if r > 1]:
+        made = batch_milliseconds(data, device, runs, args)
+        batches.append({"runs": runs, **made})
+        print(f"R={runs:3}: run by run {made['run_by_run']:.2f}, in one warp {made['one_warp']:.2f} "
+              f"({made['run_by_run'] / made['one_warp']:.1f}x)", flush=True)
     best = max(rows, key=lambda row: row["total"])
     rotation = ROTATION_RUNS * PAPER_IMAGES_PER_RUN
     everything = (ROTATION_RUNS + CONTROL_RUNS) * PAPER_IMAGES_PER_RUN
@@ -190,7 +222,7 @@ def main():
         args.json.write_text(json.dumps({
             "device": name, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "batch_size": args.batch_size, "steps": args.steps, "repeats": args.repeats,
-            "flops_per_image": per_image, "rows": rows, "best": best,
+            "flops_per_image": per_image, "rows": rows, "batch_milliseconds": batches, "best": best,
             "projected_hours": {"rotation_runs": hours(rotation, best["total"]),
                                 "all_runs": hours(everything, best["total"]),
                                 "rotation_runs_one_at_a_time": hours(rotation, alone["total"]) if alone else None},

@@ -130,8 +130,9 @@ class RunConfig:
     run_group: str = option("auto", group="stnlib", help="how --runs N train: together (one stacked model, one "
                             "step for all), apart (one after another), or auto: together on CUDA, apart on the "
                             "CPU, where that is faster (docs/speed.md)")
-    compile_step: bool = option(False, group="stnlib", help="compile a run group's forward and backward pass with "
-                                "torch.compile (on CUDA as CUDA graphs, replayed without per-kernel launches); "
+    compile_step: bool = option(False, group="stnlib", help="compile a run group's step (forward and backward "
+                                "pass and the optimizer's update) with torch.compile (on CUDA as CUDA graphs, "
+                                "replayed without per-kernel launches); "
                                 "compiling takes a minute, so it pays on long runs")
     eval_passes: int = option(10, group="stnlib", help="rotated test passes for the final accuracy (at most 1000)")
     limit: int | None = option(None, group="stnlib", help="use only the first N training and N test images")

@@ -26,6 +26,14 @@ def pick_device(spec: str = "auto") -> torch.device:
     return device
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` (on the CPU) on ``device``. To CUDA through pinned memory, without waiting: the host
+    does not wait for the GPU to finish its queued work, as a copy from pageable memory would."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 # oneDNN ISA caps (``ONEDNN_MAX_CPU_ISA``) under which its bf16 kernels are native.
 BF16_ISA_CAPS = {"AVX512_CORE_BF16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX",
                  "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT"}

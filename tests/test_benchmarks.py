@@ -1,5 +1,7 @@
 """The benchmarks' stand-in for a laptop's CPU: ``--avx2`` caps every kernel library, and the header says so;
-and the benchmark that chose how the quick profile trains its runs still runs."""
+the benchmark that chose how the quick profile trains its runs still runs, and the run groups' throughput
+benchmark prints its table on the CPU."""
+import json
 import os
 import subprocess
 import sys
@@ -45,3 +47,18 @@ def test_the_three_ways_to_train_a_notebooks_runs_are_timed_back_to_back():
     cells = [cell.strip() for cell in row.split("|")[1:-1]]
     assert cells[0] == "no ST" and all(cell.endswith(" s") or cell.endswith("×") for cell in cells[1:])
     assert float(cells[-1].rstrip("×")) > 0 and pool.startswith("| all of them, one process pool")
+
+
+@pytest.mark.slow
+def test_the_run_group_throughput_benchmark_prints_its_table_and_json_on_the_cpu(tmp_path):
+    figures = tmp_path / "throughput.json"
+    out = subprocess.run([sys.executable, str(BENCHMARKS / "gpu_throughput.py"), "--device", "cpu", "--groups", "1", "2",
+                          "--precisions", "fp32", "--no-compile", "--batch-size", "16", "--steps", "2", "--warmup", "1",
+                          "--repeats", "1", "--json", str(figures)], capture_output=True, text=True, check=True).stdout
+    assert "fp32  eager    R=  1:" in out and "fp32  eager    R=  2:" in out
+    assert "R=  2: run by run" in out and "paper profile at that rate: the 31 rotation runs" in out
+    saved = json.loads(figures.read_text())
+    assert [(row["runs"], row["compiled"]) for row in saved["rows"]] == [(1, False), (2, False)]
+    assert all(row["total"] > 0 and row["per_run"] * row["runs"] == pytest.approx(row["total"]) for row in saved["rows"])
+    assert [made["runs"] for made in saved["batch_milliseconds"]] == [2]
+    assert saved["projected_hours"]["rotation_runs"] > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from .. import geometry
+from ..device import to_device
 from .images import Batch, TrueTransform
 
 
@@ -30,7 +31,7 @@ class RandomRotation:
         """Rotate ``batch.images`` ``(B, C, H, W)``; ``angles`` ``(B,)`` overrides the random draw."""
         if angles is None:
             angles = self.sample_angles(len(batch.images), generator)
-        angles = angles.to(batch.images.device)
+        angles = to_device(angles, batch.images.device)
         if self.max_degrees == 0 and not bool(angles.any()):
             images = batch.images
         else:

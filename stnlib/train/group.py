@@ -13,6 +13,10 @@ stopped, the stacked state is written back into the runs' trainers, which score,
 report exactly as a run trained alone does, so ``--resume`` may continue a run alone or in a group.
 A run whose loss stops being finite leaves the group with its last checkpoint kept; the others go on.
 
+The runs' batches are made together: each run draws its sample positions and angles, and the R batches
+are gathered and rotated as one. With ``--compile-step`` the whole step (forward and backward passes and
+the optimizer's update) is compiled, on CUDA as CUDA graphs.
+
 Shapes inside the step: images ``(R, B, C, H, W)``, labels ``(R, B)``, losses and counts ``(R,)``.
 """
 from __future__ import annotations
@@ -28,7 +32,8 @@ from tqdm.auto import tqdm
 
 from .. import geometry
 from ..config import RunConfig
-from ..device import autocast
+from ..data import Batch, RandomRotation
+from ..device import autocast, to_device
 from ..errors import TrainingDiverged
 from ..losses import classification_loss
 from ..losses import correct as count_correct
@@ -75,7 +80,7 @@ class RunGroup:
         self.failed: list[Trainer] = []  # runs that left the group, with their errors in ``failures``
         self.failures: list[TrainingDiverged] = []
         self.stop_requested = False
-        self.losses = self._compiled_losses() if compile_step else self._losses
+        self.step = self._compiled_step() if compile_step else self._step
         for trainer in trainers:
             trainer.group_size = len(trainers)
         self._stack()
@@ -121,30 +126,64 @@ class RunGroup:
         with autocast(self.device, self.precision), geometry.nonfinite_theta_propagates():
             return vmap(self._run_loss)(params, buffers, images, labels)
 
-    def _compiled_losses(self):
-        """``_losses`` through ``torch.compile``: on CUDA as CUDA graphs (``mode="reduce-overhead"``), which
-        replay the forward and backward passes without launching each kernel from the host. If compiling
-        fails, one line says so and the group trains eagerly."""
-        mode = "reduce-overhead" if self.device.type == "cuda" else "default"
-        compiled = torch.compile(self._losses, mode=mode, dynamic=False)
+    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The forward pass, the backward pass and the optimizer's update of every run: ``(R, B, C, H, W)``,
+        ``(R, B)`` -> the runs' losses and numbers correct, ``(R,)`` each, still on the device."""
+        losses, corrects = self._losses(self.params, self.buffers, images, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.optimizer.step()
+        return losses.detach(), corrects
 
-        def losses(*args):
+    def _compiled_step(self):
+        """``_step`` through ``torch.compile``, the optimizer's update included: on CUDA as CUDA graphs
+        (``mode="reduce-overhead"``), which replay the step without launching each kernel from the host.
+        A learning rate is a constant of the compiled update, so each new rate of the schedule compiles it
+        once more. If compiling fails, one line says so and the group trains eagerly."""
+        mode = "reduce-overhead" if self.device.type == "cuda" else "default"
+        compiled = torch.compile(self._step, mode=mode, dynamic=False)
+
+        def step(*args):
             try:
                 return compiled(*args)
             except Exception as error:  # noqa: BLE001 - any compiler failure: train on without it
                 self.log(f"--compile-step: compiling the step failed ({type(error).__name__}: "
                          f"{str(error).strip().splitlines()[0][:160] if str(error).strip() else ''}); training goes on eagerly")
-                self.losses = self._losses
-                return self._losses(*args)
-        return losses
+                self.step = self._step
+                return self._step(*args)
+        return step
+
+    def next_batches(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every run's next training batch: images ``(R, B, C, H, W)`` and labels ``(R, B)`` on the device.
+
+        Each run draws its own sample positions and angles from its generator, as alone. When the runs
+        share their data and rotate it alike (``RandomRotation``), the R batches are gathered and rotated
+        as one batch of R * B images, in one copy to the device, one gather and one warp, image for image
+        what each run's ``Trainer.next_batch`` makes; other augmentations run per run."""
+        if not self._one_warp():
+            batches = [t.next_batch(t.current) for t in self.trainers]
+            return torch.stack([b.images for b in batches]), torch.stack([b.labels for b in batches])
+        draws = [t.draw_batch(t.current) for t in self.trainers]
+        index = to_device(torch.stack([i for i, _ in draws]), self.device)  # (R, B)
+        angles = torch.stack([a for _, a in draws]).reshape(-1)
+        first = self.trainers[0]
+        flat = index.reshape(-1)
+        batch = first.augmentation(Batch(first.data.train_images[flat], first.data.train_labels[flat], flat),
+                                   angles=angles)
+        return batch.images.unflatten(0, index.shape), batch.labels.reshape(index.shape)
+
+    def _one_warp(self) -> bool:
+        """Whether the runs' batches can be made as one (see ``next_batches``)."""
+        first = self.trainers[0].augmentation
+        return type(first) is RandomRotation and all(
+            t.data is self.trainers[0].data and type(t.augmentation) is RandomRotation
+            and (t.augmentation.max_degrees, t.augmentation.padding_mode) == (first.max_degrees, first.padding_mode)
+            for t in self.trainers)
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step of every run on its batch: ``(R, B, C, H, W)``, ``(R, B)`` -> losses and
         numbers correct, ``(R,)`` each."""
-        losses, corrects = self.losses(self.params, self.buffers, images, labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        self.optimizer.step()
+        losses, corrects = self.step(images, labels)
         self.scheduler.step()
         for trainer in self.trainers:
             trainer.iteration += 1
@@ -170,10 +209,9 @@ class RunGroup:
                 first = self.trainers[0]
                 raise Interrupted(f"stopped at epoch {first.epoch + 1}, batch "
                                   f"{first.current.position // self.config.batch_size + 1}")
-            batches = [t.next_batch(t.current) for t in self.trainers]
-            losses, corrects = self.train_step(torch.stack([b.images for b in batches]),
-                                               torch.stack([b.labels for b in batches]))
-            size = len(batches[0].labels)
+            images, labels = self.next_batches()
+            losses, corrects = self.train_step(images, labels)
+            size = labels.shape[1]
             pending.append((losses, corrects, size))
             for trainer in self.trainers:
                 trainer.current.position += size

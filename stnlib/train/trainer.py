@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .. import runs
 from ..config import RunConfig
 from ..data import Batch, BatchLoader, ImageData, augmentation_for, default_data_root
-from ..device import autocast, keep_freed_memory_for_reuse
+from ..device import autocast, keep_freed_memory_for_reuse, to_device
 from ..errors import ConfigError, RunFolderError, TrainingDiverged
 from ..evaluation import Score, evaluate, test_correctness
 from ..losses import classification_loss
@@ -269,13 +269,20 @@ class Trainer:
                 group["initial_lr"] /= 2
                 self.scheduler.base_lrs[i] /= 2
 
-    def next_batch(self, progress: EpochProgress) -> Batch:
+    def draw_batch(self, progress: EpochProgress) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next batch's positions in the training split and rotation angles in degrees, ``(b,)``
+        each on the CPU, drawn from the run's generator (``b``: the batch size, less at an epoch's end)."""
         index = progress.order[progress.position:progress.position + self.config.batch_size]
         angles = self.augmentation.sample_angles(len(index), self.generator)
         if self.canonical_angles is not None:
             canonical = torch.rand(len(index), generator=self.generator) < moment_probability(self.epoch)
             angles = torch.where(canonical, self.canonical_angles[index], angles)
-        index = index.to(self.device)
+        return index, angles
+
+    def next_batch(self, progress: EpochProgress) -> Batch:
+        """The next training batch, transformed, on the training device."""
+        index, angles = self.draw_batch(progress)
+        index = to_device(index, self.device)
         batch = Batch(self.data.train_images[index], self.data.train_labels[index], index)
         return self.augmentation(batch, self.generator, angles=angles)
 
