@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,24 @@ def test_the_run_group_throughput_benchmark_prints_its_table_and_json_on_the_cpu
     assert all(row["total"] > 0 and row["per_run"] * row["runs"] == pytest.approx(row["total"]) for row in saved["rows"])
     assert [made["runs"] for made in saved["batch_milliseconds"]] == [2]
     assert saved["projected_hours"]["rotation_runs"] > 0
+
+
+@pytest.mark.slow
+def test_the_gpu_session_packs_the_paper_runs_it_trained_and_a_later_one_reads_them_back(tmp_path):
+    session = [sys.executable, str(BENCHMARKS / "gpu_session.py")]
+    env = dict(os.environ, TMPDIR=str(tmp_path / "work1"))
+    subprocess.run([*session, str(tmp_path / "first"), "--tiny", "--skip", "study", "throughput", "--seconds", "45"],
+                   env=env, capture_output=True, text=True, check=True)
+    log = (tmp_path / "first" / "session.log").read_text()
+    assert "paper STN-C0: exit 0" in log
+    with tarfile.open(tmp_path / "first" / "paper-C0.tar.gz") as tar:
+        names = tar.getnames()
+    assert {Path(name).name for name in names} >= {"final.pt", "metrics.json", "test_correct.pt"}
+    assert not any(name.endswith("checkpoint.pt") for name in names)  # finished runs travel without one
+    env = dict(os.environ, TMPDIR=str(tmp_path / "work2"))
+    subprocess.run([*session, str(tmp_path / "second"), "--tiny", "--skip", "study", "throughput", "--seconds", "30",
+                    "--runs-from", str(tmp_path / "first" / "paper-C0.tar.gz")], env=env, capture_output=True, text=True,
+                   check=True)
+    again = (tmp_path / "second" / "session.log").read_text()
+    c0 = again.split("paper STN-C0: exit 0")[0]
+    assert "seed 0: test accuracy" in c0 and "epoch 1/1" not in c0  # read back, not trained again
