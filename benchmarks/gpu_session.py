@@ -33,7 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-PAPER_VARIANTS = ("C0", "C1", "SL2", "DL2", "C0x2")
+PAPER_VARIANTS = ("STN-C0", "STN-C1", "STN-SL2", "STN-DL2", "STN-C0x2")  # most informative first
 
 
 def log(out: Path, line: str) -> None:
@@ -76,7 +76,7 @@ def study(out: Path, work: Path, args) -> None:
              f"after {seconds:.0f} s")
     with tarfile.open(out / "study.tar.gz", "w:gz") as tar:
         for path in sorted((work / "study").rglob("*")):
-            if path.suffix in (".md", ".json", ".csv") and path.is_file() and "checkpoint" not in path.name:
+            if path.suffix in (".md", ".json", ".csv") and path.is_file():
                 tar.add(path, arcname=path.relative_to(work))
 
 
@@ -106,16 +106,16 @@ def paper(out: Path, work: Path, args, deadline: float) -> None:
     for variant in PAPER_VARIANTS:
         seconds = deadline - time.perf_counter()
         if seconds < 20:  # a group needs about 10 s to start
-            log(out, f"paper: no time left for STN-{variant}")
+            log(out, f"paper: no time left for {variant}")
             break
         command = [sys.executable, str(Path(__file__)), "--train-paper-variant", variant, "--work", str(work)]
         if args.tiny:
             command.append("--tiny")
         status, spent = run_for(out, command, seconds)
-        log(out, f"paper STN-{variant}: {'stopped at its limit, checkpointed' if status is None else f'exit {status}'} "
+        log(out, f"paper {variant}: {'stopped at its limit, checkpointed' if status is None else f'exit {status}'} "
                  f"after {spent:.0f} s")
-        with tarfile.open(out / f"paper-{variant}.tar.gz", "w:gz") as tar:
-            for folder in sorted((work / "runs").glob(f"*/*/STN-{variant}")):
+        with tarfile.open(out / f"paper-{variant.removeprefix('STN-')}.tar.gz", "w:gz") as tar:
+            for folder in sorted((work / "runs").glob(f"*/*/{variant}")):
                 finished = all((seed / "metrics.json").is_file() for seed in folder.iterdir())
                 tar.add(folder, arcname=str(folder.relative_to(work)),  # a finished run needs no checkpoint
                         filter=lambda member: None if finished and member.name.endswith("checkpoint.pt") else member)
@@ -123,23 +123,35 @@ def paper(out: Path, work: Path, args, deadline: float) -> None:
             break
 
 
-def train_paper_variant(variant_name: str, work: Path, tiny: bool) -> None:
-    """Train (or continue) the paper profile's 5 seeds of one variant as one run group in ``work/runs``."""
+def paper_study(work: Path, tiny: bool):
+    """The paper profile's study in ``work``: on full MNIST where it loads, else on mnist5k (``--tiny``:
+    mnist5k, one epoch, two seeds, on the CPU)."""
+    from stnlib.errors import DataError
+    from stnlib.study import Study
+
+    if tiny:
+        return Study("paper", dataset="mnist5k", epochs=1, seeds=2, device="cpu", output=str(work), log=print)
+    study = Study("paper", output=str(work), log=print)
+    try:
+        study.data
+    except DataError as error:
+        print(f"{error}; the paper profile's runs train on mnist5k", flush=True)
+        study = Study("paper", dataset="mnist5k", output=str(work), log=print)
+    return study
+
+
+def train_paper_variant(label: str, work: Path, tiny: bool) -> None:
+    """Train (or continue) the paper profile's seeds of the variant ``label`` as one run group in ``work/runs``."""
     from dataclasses import replace
 
-    from stnlib.data import default_data_root
-    from stnlib.study import Study
-    from stnlib.study.variants import C0, C1, DL2, SL2, iterated
+    from stnlib.study.variants import ITERATION_VARIANTS, LOCALIZATION_DEPTH_VARIANTS, PLACEMENT_VARIANTS
     from stnlib.train import fit_together
 
-    variants = {"C0": C0, "C1": C1, "SL2": SL2, "DL2": DL2, "C0x2": iterated(C0, 2)}
-    full = (Path(default_data_root()).expanduser() / "mnist").is_dir()
-    dataset = "mnist" if full and not tiny else "mnist5k"
-    overrides = dict(epochs=1, seeds=2, device="cpu") if tiny else {}
-    study = Study("paper", dataset=dataset, output=str(work), log=print, **overrides)
-    configs = [replace(c, compile_step=not tiny) for c in study.configs(variants[variant_name])]
+    variants = {v.label: v for v in (*PLACEMENT_VARIANTS, *LOCALIZATION_DEPTH_VARIANTS, *ITERATION_VARIANTS)}
+    study = paper_study(work, tiny)
+    configs = [replace(c, compile_step=not tiny) for c in study.configs(variants[label])]
     length = f"{configs[0].iterations:,} steps" if configs[0].iterations else f"{configs[0].epochs} epochs"
-    print(f"paper STN-{variant_name}: {len(configs)} seeds on {dataset}, {length} each, in "
+    print(f"paper {label}: {len(configs)} seeds on {study.profile.dataset}, {length} each, in "
           f"{Path(configs[0].name).parent}", flush=True)
     for config, outcome in zip(configs, fit_together(configs, study.data, log=print)):
         metrics = getattr(outcome, "metrics", None)

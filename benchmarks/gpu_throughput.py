@@ -88,14 +88,17 @@ def images_per_second(data, device, runs: int, precision: str, compiled: bool, a
                 trainer.current.position += args.batch_size
 
     steps(args.warmup)
-    times = []
-    for _ in range(args.repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        steps(args.steps)
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return runs * args.batch_size * args.steps / statistics.median(times)
+    seconds = statistics.median(timed(lambda: steps(args.steps), device) for _ in range(args.repeats))
+    return runs * args.batch_size * args.steps / seconds
+
+
+def timed(work, device) -> float:
+    """Seconds that ``work()`` takes, the device's queue drained at both ends."""
+    synchronize(device)
+    start = time.perf_counter()
+    work()
+    synchronize(device)
+    return time.perf_counter() - start
 
 
 def batch_milliseconds(data, device, runs: int, args) -> dict[str, float]:
@@ -105,21 +108,24 @@ def batch_milliseconds(data, device, runs: int, args) -> dict[str, float]:
     trainers = [Trainer(config, data, device, seed=s, log=lambda _: None, progress=False) for s in range(runs)]
     group = RunGroup(trainers, log=print, progress=False)
     ways = {"run_by_run": lambda: [t.next_batch(t.current) for t in trainers], "one_warp": group.next_batches}
-    times = {way: [] for way in ways}
-    for _ in range(args.repeats):
-        for way, make in ways.items():
+
+    def fresh_order() -> None:  # the same number of full batches each time
+        for trainer in trainers:
+            trainer.current = None
+            trainer.begin_epoch()
+
+    def steps(make) -> None:
+        for _ in range(args.steps):
+            make()
             for trainer in trainers:
-                trainer.current = None  # a fresh order: the same number of full batches each time
-                trainer.begin_epoch()
+                trainer.current.position += args.batch_size
+
+    times = {way: [] for way in ways}
+    for _ in range(args.repeats):  # the two ways alternate
+        for way, make in ways.items():
+            fresh_order()
             make()  # warm-up
-            synchronize(device)
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                make()
-                for trainer in trainers:
-                    trainer.current.position += args.batch_size
-            synchronize(device)
-            times[way].append((time.perf_counter() - start) / args.steps * 1e3)
+            times[way].append(timed(lambda: steps(make), device) / args.steps * 1e3)
     return {way: statistics.median(values) for way, values in times.items()}
 
 
