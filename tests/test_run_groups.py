@@ -301,6 +301,29 @@ def test_a_compiled_group_step_agrees_with_the_eager_one(digits):
         assert _distance(a, b) < 1e-4
 
 
+@pytest.mark.parametrize("localization, optimizer", [("CNN", "sgd"), ("CNNb", "adam")])
+def test_the_compiled_step_is_two_whole_graphs(digits, localization, optimizer):
+    """What CUDA graphs replay: the forward and backward passes of all runs as one graph (BatchNorm's
+    running statistics included), the optimizer's update as another; no graph breaks, which would run
+    the code between them eagerly, from the host."""
+    config = RunConfig(dataset="mnist5k", epochs=1, batch_size=64, rotate=True, localization=localization,
+                       stn_placement=[0], precision="fp32", optimizer=optimizer)
+    trainers = [Trainer(config, digits, torch.device("cpu"), seed=s, progress=False, log=lambda _: None) for s in range(2)]
+    group = RunGroup(trainers, log=lambda _: None, progress=False)
+    for trainer in trainers:
+        trainer.begin_epoch()
+    images, labels = group.next_batches()
+    torch._dynamo.reset()
+    with geometry.nonfinite_theta_propagates():
+        passes = torch._dynamo.explain(group._gradients)(group.params, group.buffers, images, labels)
+        gradients, _, _ = group._gradients(group.params, group.buffers, images, labels)
+    for name, tensor in group.params.items():
+        tensor.grad = gradients[name]
+    update = torch._dynamo.explain(group._update)()
+    for explained in (passes, update):
+        assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
+
+
 def test_a_study_on_cuda_trains_the_seeds_of_a_variant_as_groups(tmp_path):
     from stnlib.study import Study
     from stnlib.study.runner import train_in_groups

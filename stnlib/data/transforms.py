@@ -31,11 +31,9 @@ class RandomRotation:
         """Rotate ``batch.images`` ``(B, C, H, W)``; ``angles`` ``(B,)`` overrides the random draw."""
         if angles is None:
             angles = self.sample_angles(len(batch.images), generator)
+        upright = self.max_degrees == 0 and angles.device.type == "cpu" and not bool(angles.any())  # no GPU read
         angles = to_device(angles, batch.images.device)
-        if self.max_degrees == 0 and not bool(angles.any()):
-            images = batch.images
-        else:
-            images = geometry.rotate(batch.images, angles, padding_mode=self.padding_mode)
+        images = batch.images if upright else geometry.rotate(batch.images, angles, padding_mode=self.padding_mode)
         return Batch(images, batch.labels, batch.index, TrueTransform(angle=angles))
 
 

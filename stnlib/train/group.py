@@ -14,8 +14,9 @@ report exactly as a run trained alone does, so ``--resume`` may continue a run a
 A run whose loss stops being finite leaves the group with its last checkpoint kept; the others go on.
 
 The runs' batches are made together: each run draws its sample positions and angles, and the R batches
-are gathered and rotated as one. With ``--compile-step`` the whole step (forward and backward passes and
-the optimizer's update) is compiled, on CUDA as CUDA graphs.
+are gathered and rotated as one. The forward and backward passes are one function of the stacked parameters
+(``torch.func.grad``); with ``--compile-step`` it compiles to one graph and the optimizer's update to another,
+on CUDA replayed as CUDA graphs.
 
 Shapes inside the step: images ``(R, B, C, H, W)``, labels ``(R, B)``, losses and counts ``(R,)``.
 """
@@ -27,7 +28,7 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import functional_call, grad, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from .. import geometry
@@ -80,7 +81,8 @@ class RunGroup:
         self.failed: list[Trainer] = []  # runs that left the group, with their errors in ``failures``
         self.failures: list[TrainingDiverged] = []
         self.stop_requested = False
-        self.step = self._compiled_step() if compile_step else self._step
+        self.compile_step = compile_step
+        self.gradients, self.update = self._gradients, self._update
         for trainer in trainers:
             trainer.group_size = len(trainers)
         self._stack()
@@ -102,6 +104,8 @@ class RunGroup:
                    for index, entry in states[0]["state"].items()}
         self.optimizer.load_state_dict({"state": stacked, "param_groups": states[0]["param_groups"]})
         self.scheduler.load_state_dict(first.scheduler.state_dict())
+        if self.compile_step:
+            self._compile()
 
     @torch.no_grad()
     def _write_back(self) -> None:
@@ -122,36 +126,73 @@ class RunGroup:
         return classification_loss(logits, labels), count_correct(logits, labels).sum()
 
     def _losses(self, params: dict, buffers: dict, images: torch.Tensor, labels: torch.Tensor):
-        """Every run's mean loss and number correct on its batch: ``(R, B, C, H, W)``, ``(R, B)`` -> ``(R,)`` each."""
-        with autocast(self.device, self.precision), geometry.nonfinite_theta_propagates():
+        """Every run's mean loss and number correct on its batch: ``(R, B, C, H, W)``, ``(R, B)`` -> ``(R,)`` each.
+        Call it inside ``geometry.nonfinite_theta_propagates()``: ``vmap`` cannot read theta on the host."""
+        with autocast(self.device, self.precision):
             return vmap(self._run_loss)(params, buffers, images, labels)
+
+    def _gradients(self, params: dict, buffers: dict, images: torch.Tensor, labels: torch.Tensor):
+        """The forward and backward passes of every run as one function of the stacked parameters
+        (``torch.func.grad``), which compiles to one graph: ``(R, B, C, H, W)``, ``(R, B)`` -> the gradients
+        by parameter name (each shaped as its parameter, ``(R, ...)``), the losses and the numbers correct,
+        ``(R,)`` each. The loss differentiated is the sum of the runs' losses, so each run gets its own gradient."""
+        def total(params: dict, buffers: dict):  # buffers an input: BatchNorm updates them in place
+            losses, corrects = self._losses(params, buffers, images, labels)
+            return losses.sum(), (losses, corrects)
+        gradients, (losses, corrects) = grad(total, has_aux=True)(params, buffers)
+        return gradients, losses, corrects
+
+    def _update(self) -> None:
+        """The optimizer's update of the stacked parameters from their gradients."""
+        self.optimizer.step()
 
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The forward pass, the backward pass and the optimizer's update of every run: ``(R, B, C, H, W)``,
         ``(R, B)`` -> the runs' losses and numbers correct, ``(R,)`` each, still on the device."""
-        losses, corrects = self._losses(self.params, self.buffers, images, labels)
+        with geometry.nonfinite_theta_propagates():  # set here: a compiled function may read it, not set it
+            gradients, losses, corrects = self.gradients(self.params, self.buffers, images, labels)
+        for name, tensor in self.params.items():
+            tensor.grad = gradients[name]
+        self.update()
         self.optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        self.optimizer.step()
-        return losses.detach(), corrects
+        return losses, corrects
 
-    def _compiled_step(self):
-        """``_step`` through ``torch.compile``, the optimizer's update included: on CUDA as CUDA graphs
-        (``mode="reduce-overhead"``), which replay the step without launching each kernel from the host.
-        A learning rate is a constant of the compiled update, so each new rate of the schedule compiles it
-        once more. If compiling fails, one line says so and the group trains eagerly."""
-        mode = "reduce-overhead" if self.device.type == "cuda" else "default"
-        compiled = torch.compile(self._step, mode=mode, dynamic=False)
+    def _compile(self) -> None:
+        """Compile the step's two functions with ``torch.compile``: the passes (``_gradients``, one graph) and
+        the optimizer's update (``_update``, one graph; PyTorch's optimizers keep their update apart from the
+        passes). On CUDA they run as CUDA graphs (``mode="reduce-overhead"``), replayed without launching each
+        kernel from the host; the parameters and buffers keep their addresses, so a replay copies none of them.
+        A learning rate is a constant of the compiled update, so each new rate of the schedule compiles it once
+        more. If compiling fails, one line says so and the group trains eagerly."""
+        cuda = self.device.type == "cuda"
+        # On the CPU, channels-last layouts (inductor's default for convolutions) make oneDNN's backward pass
+        # of the runs' grouped convolutions 1.7x slower (benchmarks/gpu_throughput.py, docs/speed.md).
+        options = dict(mode="reduce-overhead") if cuda else dict(options={"layout_optimization": False})
+        for tensor in [*self.params.values(), *self.buffers.values()]:
+            torch._dynamo.mark_static_address(tensor)
+        gradients = torch.compile(self._gradients, dynamic=False, **options)
+        update = torch.compile(self._update, dynamic=False, **options)
 
-        def step(*args):
-            try:
-                return compiled(*args)
-            except Exception as error:  # noqa: BLE001 - any compiler failure: train on without it
-                self.log(f"--compile-step: compiling the step failed ({type(error).__name__}: "
-                         f"{str(error).strip().splitlines()[0][:160] if str(error).strip() else ''}); training goes on eagerly")
-                self.step = self._step
-                return self._step(*args)
-        return step
+        def compiled_gradients(*args):
+            if cuda:  # a new step: the previous replay's outputs may be overwritten
+                torch.compiler.cudagraph_mark_step_begin()
+            gradients_, losses, corrects = self._eager_on_failure(gradients, self._gradients, *args)
+            return gradients_, losses.clone(), corrects.clone()  # kept across steps; a replay reuses its outputs
+
+        self.gradients = compiled_gradients
+        self.update = lambda: self._eager_on_failure(update, self._update)
+
+    def _eager_on_failure(self, compiled: Callable, eager: Callable, *args):
+        """``compiled(*args)``; if it raises, one line says so, the group goes on eagerly, and ``eager(*args)``."""
+        try:
+            return compiled(*args)
+        except Exception as error:  # noqa: BLE001 - any compiler failure: train on without it
+            message = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+            self.log(f"--compile-step: compiling the step failed ({type(error).__name__}: {message}); "
+                     "training goes on eagerly")
+            self.compile_step = False
+            self.gradients, self.update = self._gradients, self._update
+            return eager(*args)
 
     def next_batches(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Every run's next training batch: images ``(R, B, C, H, W)`` and labels ``(R, B)`` on the device.
@@ -183,7 +224,7 @@ class RunGroup:
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step of every run on its batch: ``(R, B, C, H, W)``, ``(R, B)`` -> losses and
         numbers correct, ``(R,)`` each."""
-        losses, corrects = self.step(images, labels)
+        losses, corrects = self._step(images, labels)
         self.scheduler.step()
         for trainer in self.trainers:
             trainer.iteration += 1
