@@ -1,4 +1,7 @@
 """The claims table: every verdict of every claim is reachable, and the paired test behind it."""
+import copy
+import functools
+
 import pytest
 import torch
 
@@ -17,6 +20,12 @@ def outcomes(accuracy: float, seeds: int = 3, images: int = 1000, passes: int = 
 
 def comparison(a: str, b: str, direction: int) -> dict:
     """A recorded paired comparison that comes out with ``direction`` (+1, -1 or 0)."""
+    return copy.deepcopy(_comparison(a, b, direction))
+
+
+@functools.lru_cache(maxsize=None)
+def _comparison(a: str, b: str, direction: int) -> dict:
+    """``comparison``, bootstrapped once per test session (its inputs are fixed by their seeds)."""
     first = outcomes(0.95, seed=1)
     second = {1: outcomes(0.90, seed=2), -1: outcomes(0.99, seed=2), 0: first}[direction]
     return paired_comparison(first, second, names=(a, b)).as_dict()

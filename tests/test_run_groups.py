@@ -301,6 +301,8 @@ def test_a_compiled_group_step_agrees_with_the_eager_one(digits):
         assert _distance(a, b) < 1e-4
 
 
+@pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.parametrize("localization, optimizer", [("CNN", "sgd"), ("CNNb", "adam")])
 def test_the_compiled_step_is_two_whole_graphs(digits, localization, optimizer):
     """What CUDA graphs replay: the forward and backward passes of all runs as one graph (BatchNorm's
