@@ -166,7 +166,7 @@ class RunGroup:
         more. If compiling fails, one line says so and the group trains eagerly."""
         cuda = self.device.type == "cuda"
         # On the CPU, channels-last layouts (inductor's default for convolutions) make oneDNN's backward pass
-        # of the runs' grouped convolutions 1.7x slower (benchmarks/gpu_throughput.py, docs/speed.md).
+        # of the runs' grouped convolutions 2.3x slower (docs/speed.md, Run groups).
         options = dict(mode="reduce-overhead") if cuda else dict(options={"layout_optimization": False})
         for tensor in [*self.params.values(), *self.buffers.values()]:
             torch._dynamo.mark_static_address(tensor)
