@@ -71,25 +71,34 @@ def images_per_second(data, device, runs: int, precision: str, compiled: bool, a
     trainers = [Trainer(config, data, device, seed=s, log=lambda _: None, progress=False) for s in range(runs)]
     alone = runs == 1 and not compiled
     group = None if alone else RunGroup(trainers, log=print, progress=False, compile_step=compiled)
-    for trainer in trainers:
-        trainer.begin_epoch()
+    fresh_orders(trainers)
 
     def steps(count: int) -> None:
         for _ in range(count):
-            for trainer in trainers:
-                if trainer.current.position + args.batch_size > len(trainer.current.order):
-                    trainer.current = None  # a fresh order; every timed batch is a full one
-                    trainer.begin_epoch()
+            if trainers[0].current.position + args.batch_size > len(trainers[0].current.order):
+                fresh_orders(trainers)  # every timed batch is a full one
             if alone:
                 trainers[0].train_step(trainers[0].next_batch(trainers[0].current))
             else:
                 group.train_step(*group.next_batches())
-            for trainer in trainers:
-                trainer.current.position += args.batch_size
+            advance(trainers, args.batch_size)
 
     steps(args.warmup)
     seconds = statistics.median(timed(lambda: steps(args.steps), device) for _ in range(args.repeats))
     return runs * args.batch_size * args.steps / seconds
+
+
+def fresh_orders(trainers) -> None:
+    """Start every run on a fresh epoch's sample order."""
+    for trainer in trainers:
+        trainer.current = None
+        trainer.begin_epoch()
+
+
+def advance(trainers, batch_size: int) -> None:
+    """Count one batch of ``batch_size`` as made in every run's epoch."""
+    for trainer in trainers:
+        trainer.current.position += batch_size
 
 
 def timed(work, device) -> float:
@@ -109,21 +118,15 @@ def batch_milliseconds(data, device, runs: int, args) -> dict[str, float]:
     group = RunGroup(trainers, log=print, progress=False)
     ways = {"run_by_run": lambda: [t.next_batch(t.current) for t in trainers], "one_warp": group.next_batches}
 
-    def fresh_order() -> None:  # the same number of full batches each time
-        for trainer in trainers:
-            trainer.current = None
-            trainer.begin_epoch()
-
     def steps(make) -> None:
         for _ in range(args.steps):
             make()
-            for trainer in trainers:
-                trainer.current.position += args.batch_size
+            advance(trainers, args.batch_size)
 
     times = {way: [] for way in ways}
     for _ in range(args.repeats):  # the two ways alternate
         for way, make in ways.items():
-            fresh_order()
+            fresh_orders(trainers)  # the same number of full batches each time
             make()  # warm-up
             times[way].append(timed(lambda: steps(make), device) / args.steps * 1e3)
     return {way: statistics.median(values) for way, values in times.items()}

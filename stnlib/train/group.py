@@ -33,8 +33,8 @@ from tqdm.auto import tqdm
 
 from .. import geometry
 from ..config import RunConfig
-from ..data import Batch, RandomRotation
-from ..device import autocast, to_device
+from ..data import RandomRotation
+from ..device import autocast
 from ..errors import TrainingDiverged
 from ..losses import classification_loss
 from ..losses import correct as count_correct
@@ -204,13 +204,8 @@ class RunGroup:
         if not self._one_warp():
             batches = [t.next_batch(t.current) for t in self.trainers]
             return torch.stack([b.images for b in batches]), torch.stack([b.labels for b in batches])
-        draws = [t.draw_batch(t.current) for t in self.trainers]
-        index = to_device(torch.stack([i for i, _ in draws]), self.device)  # (R, B)
-        angles = torch.stack([a for _, a in draws]).reshape(-1)
-        first = self.trainers[0]
-        flat = index.reshape(-1)
-        batch = first.augmentation(Batch(first.data.train_images[flat], first.data.train_labels[flat], flat),
-                                   angles=angles)
+        index, angles = (torch.stack(drawn) for drawn in zip(*(t.draw_batch(t.current) for t in self.trainers)))
+        batch = self.trainers[0].make_batch(index.reshape(-1), angles.reshape(-1))  # (R * B) images
         return batch.images.unflatten(0, index.shape), batch.labels.reshape(index.shape)
 
     def _one_warp(self) -> bool:

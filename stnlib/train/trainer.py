@@ -281,7 +281,11 @@ class Trainer:
 
     def next_batch(self, progress: EpochProgress) -> Batch:
         """The next training batch, transformed, on the training device."""
-        index, angles = self.draw_batch(progress)
+        return self.make_batch(*self.draw_batch(progress))
+
+    def make_batch(self, index: torch.Tensor, angles: torch.Tensor) -> Batch:
+        """The training images at positions ``index`` ``(n,)``, rotated by ``angles`` ``(n,)`` degrees (both on
+        the CPU, as ``draw_batch`` gives them), on the training device."""
         index = to_device(index, self.device)
         batch = Batch(self.data.train_images[index], self.data.train_labels[index], index)
         return self.augmentation(batch, self.generator, angles=angles)
